@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+PORT ?= 5000
+VENDOR := app/static/vendor
+
+.PHONY: run test install install-dev assets services system-deps lint bench clean
+
+run: install assets
+	$(VENV)/bin/flask --app app db upgrade
+	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port $(PORT) --no-reload
+
+test: install-dev assets system-deps services
+	$(PY) -m pytest
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+assets: $(VENDOR)/.installed
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+# Front-end packages come from the npm registry at the versions in package-lock.json.
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	sh scripts/vendor.sh
+	touch $@
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+services:
+	bash scripts/ensure-services.sh
+
+lint: install-dev
+	$(VENV)/bin/ruff check app tests bench worker.py wsgi.py
+
+bench: install-dev
+	$(PY) bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache

@@ -1,0 +1,149 @@
+"""The application factory: small named steps, nothing connects at import."""
+
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+
+from flask import Flask, g, request
+
+from app.config import (
+    INSTANCE_DIR,
+    Config,
+    ProductionConfig,
+    config_from_env,
+    embedded_secret_key,
+)
+from app.logconfig import configure_logging, request_id_var
+
+log = logging.getLogger("app.request")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def create_app(config: type[Config] | Config | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    load_config(app, config or config_from_env())
+    configure_logging(app.config["LOG_LEVEL"])
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_template_helpers(app)
+    from app.security_headers import register_security_headers
+
+    register_security_headers(app)
+    from app.errors import register_error_handlers
+
+    register_error_handlers(app)
+    from app.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def load_config(app: Flask, config: type[Config] | Config) -> None:
+    app.config.from_object(config)
+    if not app.config["SECRET_KEY"]:
+        production = config if isinstance(config, type) else type(config)
+        if issubclass(production, ProductionConfig):
+            raise RuntimeError("SECRET_KEY must be set in production (APP_ENV=production)")
+        app.config["SECRET_KEY"] = embedded_secret_key()
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        # The in-process worker thread writes while requests do; wait for the lock, don't fail.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15}}
+
+
+def register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (every table registered before migrate/autogenerate)
+    from app.blueprints.oauth.providers import register_providers
+    from app.extensions import csrf, db, limiter, login_manager, migrate, oauth
+    from app.security import load_user
+    from app.services.storage import storage_from_config
+    from app.tasks import init_jobs
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.user_loader(load_user)
+    oauth.init_app(app)
+    register_providers(app)
+    app.extensions["storage"] = storage_from_config(app.config)
+    init_jobs(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.blueprints.api import bp as api_bp
+    from app.blueprints.auth import bp as auth_bp
+    from app.blueprints.health import bp as health_bp
+    from app.blueprints.images import bp as images_bp
+    from app.blueprints.main import bp as main_bp
+    from app.blueprints.media import bp as media_bp
+    from app.blueprints.oauth import bp as oauth_bp
+
+    for bp in (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp):
+        app.register_blueprint(bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def start_request() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+        g.request_id_token = request_id_var.set(g.request_id)
+
+    @app.after_request
+    def log_request(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        started = g.get("request_started")
+        if started is not None and request.endpoint != "static":
+            from flask_login import current_user
+
+            log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "event": "request",
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "user_id": current_user.get_id() if current_user else None,
+                    "remote_addr": request.remote_addr,
+                },
+            )
+        return response
+
+    @app.teardown_request
+    def end_request(_exc) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            request_id_var.reset(token)
+
+
+# The nav shows an area only once its blueprint is registered, so features can land one by one.
+SIGNED_OUT_LINKS = (("auth.login", "Sign in"), ("auth.register", "Sign up"))
+SIGNED_IN_LINKS = (
+    ("images.index", "Images"),
+    ("platforms.index", "Connections"),
+    ("sync.index", "Sync"),
+    ("auth.settings", "Settings"),
+)
+
+
+def register_template_helpers(app: Flask) -> None:
+    @app.context_processor
+    def navigation():
+        def nav_links(user) -> list[tuple[str, str]]:
+            links = SIGNED_IN_LINKS if user is not None else SIGNED_OUT_LINKS
+            if user is not None and user.is_admin:
+                links = (*links, ("admin.index", "Admin"))
+            return [(endpoint, label) for endpoint, label in links if endpoint in app.view_functions]
+
+        return {"nav_links": nav_links}

@@ -1,0 +1,73 @@
+"""The JSON API under /api/v1, authenticated by personal API tokens (Authorization: Bearer).
+
+CSRF-exempt because browsers never attach a bearer token on their own: session cookies are not
+accepted here at all. Rate-limited per token (API_RATE_LIMIT). Route modules are imported at the
+bottom of this file; add yours there with one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from app.extensions import csrf, db, limiter
+from app.models import User
+from app.services import api_tokens
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+def _bearer() -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _rate_key() -> str:
+    """One bucket per token (its hash, never the token); no token → per client address."""
+    raw = _bearer()
+    if raw:
+        return "api-token:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return "api-ip:" + (request.remote_addr or "")
+
+
+limiter.limit(
+    lambda: current_app.config["API_RATE_LIMIT"],
+    key_func=_rate_key,
+    error_message="Too many API requests for this token; see the Retry-After header.",
+)(bp)
+
+
+def _unauthorized(message: str) -> Response:
+    response = jsonify(error=message, code="unauthorized")
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    raw = _bearer()
+    if not raw:
+        return _unauthorized("Send your API token as 'Authorization: Bearer <token>'.")
+    token = api_tokens.authenticate(raw)
+    if token is None:
+        return _unauthorized("That API token is not valid or has been revoked.")
+    if db.session.dirty:
+        db.session.commit()  # last_used_at moved; cheap, at most once a minute per token
+    g.api_token = token
+    # Flask-Login's current_user is the token's user for this request, so shared helpers such as
+    # owned_or_404 work unchanged; the session cookie is never consulted under /api/.
+    g._login_user = token.user
+    return None
+
+
+def api_user() -> User:
+    """The user the request's API token belongs to (only inside /api/v1 views)."""
+    return g.api_token.user
+
+
+# Route modules are imported at the bottom (they need `bp` above); add yours with one line.
+from app.blueprints.api import images  # noqa: E402,F401,I001
+from app.blueprints.api import me  # noqa: E402,F401

@@ -1,0 +1,29 @@
+"""Accounts: sign up, sign in/out, verification, password reset, settings, API tokens."""
+
+from flask import Blueprint, g
+from flask.blueprints import BlueprintSetupState
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.record_once
+def configure_login_manager(_state: BlueprintSetupState) -> None:
+    from app.extensions import login_manager
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    # Marks a session non-fresh when restored from the remember cookie; the session version
+    # in the user id (User.get_id) is what ends sessions after a password change.
+    login_manager.session_protection = "basic"
+
+
+@bp.teardown_app_request
+def forget_request_user(_exc: BaseException | None) -> None:
+    """Flask-Login caches the user in `g`, which lives on the app context. Where one app context
+    spans several requests (tests, `flask shell`), the next request would inherit the user
+    without looking at its own cookies; the user belongs to one request only."""
+    g.pop("_login_user", None)
+
+
+from app.blueprints.auth import routes, settings  # noqa: E402,F401  (routes register on bp)

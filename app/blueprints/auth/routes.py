@@ -1,0 +1,162 @@
+"""Signed-out flows: sign up, sign in/out, verify, forgot and reset password, confirm email."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from app.blueprints.auth import bp, limits
+from app.blueprints.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm
+from app.blueprints.auth.session import end_session, start_session
+from app.extensions import db
+from app.security import safe_next
+from app.services import users
+from app.services.exceptions import Conflict
+from app.services.passwords import WeakPassword
+from app.services.tokens import ExpiredLink, InvalidLink
+from app.services.users import InvalidEmail
+
+# After signing in, people land on the first area that exists (features land one by one).
+HOME_ENDPOINTS = ("images.index", "platforms.index", "auth.settings")
+
+
+def home_url() -> str:
+    for endpoint in HOME_ENDPOINTS:
+        if endpoint in current_app.view_functions:
+            return url_for(endpoint)
+    return url_for("main.index")
+
+
+def link_problem(exc: InvalidLink, *, retry_endpoint: str, retry_label: str) -> tuple[str, int]:
+    """A readable page for a used, expired or mangled email link, with the way forward."""
+    page = render_template(
+        "auth/link_problem.html",
+        message=exc.message,
+        expired=isinstance(exc, ExpiredLink),
+        retry_url=url_for(retry_endpoint),
+        retry_label=retry_label,
+    )
+    return page, 400
+
+
+@bp.route("/sign-up", methods=["GET", "POST"])
+@limits.sign_up
+def register() -> Response | str | tuple[str, int]:
+    if current_user.is_authenticated:
+        return redirect(home_url())
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = users.create_user(form.email.data, form.password.data, name=form.name.data)
+        except WeakPassword as exc:
+            form.password.errors.append(exc.message)
+        except (InvalidEmail, Conflict) as exc:
+            form.email.errors.append(exc.message)
+        else:
+            users.send_verification(user)
+            start_session(user, method="sign_up")
+            db.session.commit()  # the verification mail is queued on this commit
+            flash(
+                f"Welcome, {user.name}! We sent a link to {user.email} to confirm your address.",
+                "success",
+            )
+            return redirect(home_url())
+    status = 422 if form.errors else 200
+    return render_template("auth/register.html", form=form), status
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limits.sign_in_ip
+@limits.sign_in_account
+def login() -> Response | tuple[str, int]:
+    target = safe_next(request.values.get("next"), home_url())
+    if current_user.is_authenticated:
+        return redirect(target)
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        user = users.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            start_session(user, remember=form.remember.data)
+            db.session.commit()
+            return redirect(target)
+        db.session.commit()  # keep the failed attempt in the audit log
+        form.password.errors.append("That email and password do not match an account.")
+    status = 422 if form.errors else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/sign-out")
+def logout() -> Response:
+    end_session(current_user if current_user.is_authenticated else None)
+    db.session.commit()
+    flash("You are signed out. See you soon!", "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.get("/verify/<token>")
+def verify(token: str) -> Response | tuple[str, int]:
+    try:
+        users.verify_email(token)
+    except InvalidLink as exc:
+        endpoint = "auth.settings" if current_user.is_authenticated else "auth.login"
+        return link_problem(
+            exc, retry_endpoint=endpoint, retry_label="Send a new link from Settings"
+        )
+    db.session.commit()
+    flash("Thanks! Your email address is confirmed.", "success")
+    return redirect(home_url() if current_user.is_authenticated else url_for("auth.login"))
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limits.email_ip
+@limits.email_account
+def forgot() -> str | tuple[str, int]:
+    form = ForgotForm()
+    if form.validate_on_submit():
+        users.request_password_reset(form.email.data)
+        db.session.commit()
+        # The same page whether or not the account exists: this form must not reveal accounts.
+        return render_template("auth/forgot_sent.html", email=form.email.data)
+    status = 422 if form.errors else 200
+    return render_template("auth/forgot.html", form=form), status
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset(token: str) -> Response | str | tuple[str, int]:
+    form = ResetForm()
+    try:
+        if form.validate_on_submit():
+            user = users.reset_password(token, form.password.data)
+            start_session(user, method="password_reset")
+            db.session.commit()
+            flash("Your password is changed, and you are signed out everywhere else.", "success")
+            return redirect(home_url())
+        users.user_for_reset(token)  # show the form only for a link that still works
+    except InvalidLink as exc:
+        db.session.rollback()
+        return link_problem(exc, retry_endpoint="auth.forgot", retry_label="Ask for a new link")
+    except WeakPassword as exc:
+        db.session.rollback()
+        form.password.errors.append(exc.message)
+    status = 422 if form.errors else 200
+    return render_template("auth/reset.html", form=form, token=token), status
+
+
+@bp.get("/confirm-email/<token>")
+def confirm_email(token: str) -> Response | tuple[str, int]:
+    try:
+        user = users.confirm_email_change(token)
+    except InvalidLink as exc:
+        return link_problem(exc, retry_endpoint="auth.settings", retry_label="Go to Settings")
+    except Conflict as exc:
+        return link_problem(
+            InvalidLink(exc.message), retry_endpoint="auth.settings", retry_label="Go to Settings"
+        )
+    db.session.commit()
+    flash(f"Your email address is now {user.email}.", "success")
+    return redirect(
+        url_for("auth.settings") if current_user.is_authenticated else url_for("auth.login")
+    )

@@ -1,0 +1,174 @@
+"""Thin routes: read the request, make one service call, commit, answer (page or htmx fragment)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
+
+from app.blueprints.images import bp
+from app.blueprints.images.forms import read_crop, read_upload
+from app.extensions import db
+from app.htmx import is_htmx, render
+from app.models.image import Image, ImageKind, ImageStatus
+from app.security import owned_or_404
+from app.services import images, presets
+from app.services.exceptions import NotFound
+
+THUMBS = {ImageKind.AVATAR: "thumb_avatar_256", ImageKind.BANNER: "thumb_banner_600"}
+
+
+@bp.app_template_filter("media_url")
+def media_url(key: str | None) -> str:
+    """A URL an <img> can load (LocalStorage: /media/<key>; S3: a presigned or CDN URL)."""
+    return current_app.extensions["storage"].url(key) if key else ""
+
+
+@bp.app_template_filter("filesize")
+def filesize(size: int) -> str:
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:.1f} MB"
+    return f"{max(1, round(size / 1000))} KB"
+
+
+@bp.app_template_filter("preset")
+def preset(key: str) -> presets.Preset | None:
+    try:
+        return presets.get(key)
+    except presets.UnknownPreset:
+        return None  # a variant made by a preset that has since been retired
+
+
+def _owned(image_id: int) -> Image:
+    return owned_or_404(Image, image_id)  # someone else's image looks exactly like a missing one
+
+
+def _library(kind: ImageKind) -> list[Image]:
+    query = Image.owned_by(current_user.id, kind).options(selectinload(Image.variants))
+    return list(db.session.scalars(query))
+
+
+def _card(image: Image, status: int = 200) -> Response:
+    response = make_response(render_template("images/partials/card.html", image=image,
+                                             thumbs=THUMBS), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.get("/images")
+@login_required
+def index() -> str:
+    kind = request.args.get("kind", "avatar")
+    return render_template(
+        "images/index.html", avatars=_library(ImageKind.AVATAR), banners=_library(ImageKind.BANNER),
+        thumbs=THUMBS, upload_kind=kind if kind in ("avatar", "banner") else "avatar",
+        max_mb=(current_app.config["MAX_CONTENT_LENGTH"] or 0) // (1024 * 1024),
+    )
+
+
+@bp.post("/images")
+@login_required
+def upload() -> Response:
+    form = read_upload(request)
+    image, created = images.create_upload(current_user.id, form.kind, form.data, form.filename)
+    db.session.commit()  # the route owns the transaction; the processing job is queued now
+    if is_htmx():
+        return _card(image, 201 if created else 200)
+    flash("Uploaded. Your image is being prepared for every platform." if created
+          else "You had already uploaded that image; here it is.", "success")
+    return redirect(url_for("images.index", kind=image.kind.value), 303)
+
+
+@bp.get("/images/<int:image_id>/card")
+@login_required
+def card(image_id: int) -> Response:
+    """The polled card: it stops polling by coming back without its hx-trigger once settled."""
+    return _card(_owned(image_id))
+
+
+@bp.route("/images/<int:image_id>/crop", methods=["GET", "POST"])
+@login_required
+def crop(image_id: int) -> Response:
+    image = _owned(image_id)
+    if request.method == "POST":
+        images.save_crop(image, read_crop(request.form.get("crop")))
+        db.session.commit()
+        if not is_htmx():
+            flash("Crop saved. Your files are being made again.", "success")
+            return redirect(url_for("images.crop", image_id=image.id), 303)
+    return render("images/crop.html", "images/partials/processed.html", **_crop_context(image))
+
+
+def _crop_context(image: Image) -> dict[str, Any]:
+    shown = [p for p in images.presets_for(image) if p.platform != "linkarooie"]
+    avatar = db.session.scalar(
+        Image.owned_by(current_user.id, ImageKind.AVATAR).where(Image.is_current.is_(True)))
+    avatar_thumb = avatar.variant(THUMBS[ImageKind.AVATAR]) if avatar else None
+    ready = image.status is ImageStatus.READY
+    return {
+        "image": image,
+        "presets": shown,
+        "presets_json": [presets.as_dict(p) for p in shown],
+        "variants_json": {v.preset_key: media_url(v.storage_key) for v in image.variants}
+        if ready else {},
+        "avatar_url": media_url(avatar_thumb.storage_key) if avatar_thumb else "",
+        "thumbs": THUMBS,
+    }
+
+
+@bp.post("/images/<int:image_id>/current")
+@login_required
+def set_current(image_id: int) -> Response:
+    image = images.set_current(_owned(image_id))
+    db.session.commit()
+    if is_htmx():  # two cards change (the old current one too): send the whole grid
+        return make_response(render_template(
+            "images/partials/grid.html", kind=image.kind, images=_library(image.kind),
+            thumbs=THUMBS))
+    flash(f"That is now your {image.kind}.", "success")
+    return redirect(url_for("images.index", kind=image.kind.value), 303)
+
+
+@bp.route("/images/<int:image_id>/delete", methods=["POST", "DELETE"])
+@login_required
+def delete(image_id: int) -> Response | str:
+    image = _owned(image_id)
+    # Deleting the image in use takes a second step (htmx asks with hx-confirm, then sends it).
+    if image.is_current and request.values.get("confirm") != "yes":
+        return render_template("images/confirm_delete.html", image=image, thumbs=THUMBS)
+    kind = image.kind
+    images.delete_image(image)
+    db.session.commit()  # stored files that nothing else uses are deleted now
+    if is_htmx():
+        return make_response("", 200)  # the card swaps itself out
+    flash("Image deleted.", "success")
+    return redirect(url_for("images.index", kind=kind.value), 303)
+
+
+@bp.get("/images/<int:image_id>/download/<preset_key>")
+@login_required
+def download(image_id: int, preset_key: str) -> Response:
+    image = _owned(image_id)
+    variant = image.variant(preset_key)
+    if variant is None:
+        raise NotFound("That image has no file for this platform yet.")
+    data = current_app.extensions["storage"].get(variant.storage_key)
+    ext = images.EXTENSIONS[variant.format]
+    response = make_response(data)
+    response.headers["Content-Type"] = variant.mime
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="linkarooie-{image.kind}-{variant.preset_key}.{ext}"')
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

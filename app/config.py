@@ -1,0 +1,149 @@
+"""Settings from the environment, in three profiles: embedded default, production, test.
+
+Nothing here connects to anything; `create_app` reads a Config and fails fast on what is missing.
+"""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def database_url(raw: str | None) -> str:
+    if not raw:
+        return f"sqlite:///{INSTANCE_DIR / 'linkarooie.db'}"
+    # Heroku still issues postgres:// URLs, which SQLAlchemy 2 refuses; psycopg 3 is our driver.
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+def embedded_secret_key() -> str:
+    """A per-install key kept in instance/, so embedded sessions survive restarts."""
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    ENV_NAME = os.environ.get("APP_ENV", "development")
+    TESTING = False
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # No REDIS_URL means the embedded default: jobs run on a thread inside the web process.
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    QUEUE_PREFIX = os.environ.get("QUEUE_PREFIX", "")
+    RQ_QUEUES = ("images", "sync", "default")
+    WEB_RUNS_WORKER = env_bool("WEB_RUNS_WORKER")
+    JOB_TIMEOUT = env_int("JOB_TIMEOUT", 300)
+    # Work waiting longer than this is re-queued (Redis may have lost it); keep it above
+    # JOB_TIMEOUT so a job that is merely slow is not run twice.
+    STALE_JOB_AFTER = env_int("STALE_JOB_AFTER", 900)
+    RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 300)
+
+    S3_BUCKET = os.environ.get("S3_BUCKET") or None
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+    S3_REGION = os.environ.get("S3_REGION") or None
+    S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID") or None
+    S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY") or None
+    S3_ADDRESSING_STYLE = os.environ.get("S3_ADDRESSING_STYLE") or None
+    S3_PRESIGN_EXPIRES = env_int("S3_PRESIGN_EXPIRES", 3600)
+    CDN_BASE_URL = os.environ.get("CDN_BASE_URL") or None
+    LOCAL_STORAGE_ROOT = os.environ.get("LOCAL_STORAGE_ROOT", str(INSTANCE_DIR / "storage"))
+    LOCAL_STORAGE_URL = "/media"
+
+    MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
+    MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    # Accounts (accounts engineer): mail, links, throttling, remember-me.
+    # Absolute links in mails use PUBLIC_URL (e.g. https://linkarooie.example), not the Host header.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
+    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None  # unset: mails go to instance/mail/*.eml
+    MAIL_PORT = env_int("MAIL_PORT", 587)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_USE_TLS = env_bool("MAIL_USE_TLS", True)  # STARTTLS on MAIL_PORT
+    MAIL_USE_SSL = env_bool("MAIL_USE_SSL", False)  # implicit TLS (usually port 465)
+    MAIL_TIMEOUT = env_int("MAIL_TIMEOUT", 20)
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Linkarooie <no-reply@localhost>")
+    REMEMBER_COOKIE_DURATION = timedelta(days=env_int("REMEMBER_COOKIE_DAYS", 30))
+    # Flask-Limiter strings ("10 per minute; 50 per hour"); counted per client IP unless noted.
+    SIGN_IN_RATE_LIMIT = os.environ.get("SIGN_IN_RATE_LIMIT", "20 per minute; 100 per hour")
+    SIGN_IN_ACCOUNT_RATE_LIMIT = os.environ.get("SIGN_IN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes")
+    SIGN_UP_RATE_LIMIT = os.environ.get("SIGN_UP_RATE_LIMIT", "10 per hour")
+    EMAIL_RATE_LIMIT = os.environ.get("EMAIL_RATE_LIMIT", "5 per 15 minutes")
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1000 per minute")  # per API token
+
+    # OAuth sign-in: a provider's button appears only when its client id is set.
+    GOOGLE_CLIENT_ID = os.environ.get("GOOGLE_CLIENT_ID") or None
+    GOOGLE_CLIENT_SECRET = os.environ.get("GOOGLE_CLIENT_SECRET") or None
+    GOOGLE_DISCOVERY_URL = os.environ.get(
+        "GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration"
+    )
+    GITHUB_CLIENT_ID = os.environ.get("GITHUB_CLIENT_ID") or None
+    GITHUB_CLIENT_SECRET = os.environ.get("GITHUB_CLIENT_SECRET") or None
+    GITHUB_AUTHORIZE_URL = os.environ.get(
+        "GITHUB_AUTHORIZE_URL", "https://github.com/login/oauth/authorize"
+    )
+    GITHUB_TOKEN_URL = os.environ.get(
+        "GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token"
+    )
+    GITHUB_API_BASE_URL = os.environ.get("GITHUB_API_BASE_URL", "https://api.github.com/")
+    FACEBOOK_CLIENT_ID = os.environ.get("FACEBOOK_CLIENT_ID") or None
+    FACEBOOK_CLIENT_SECRET = os.environ.get("FACEBOOK_CLIENT_SECRET") or None
+    FACEBOOK_AUTHORIZE_URL = os.environ.get(
+        "FACEBOOK_AUTHORIZE_URL", "https://www.facebook.com/v19.0/dialog/oauth"
+    )
+    FACEBOOK_TOKEN_URL = os.environ.get(
+        "FACEBOOK_TOKEN_URL", "https://graph.facebook.com/v19.0/oauth/access_token"
+    )
+    FACEBOOK_API_BASE_URL = os.environ.get(
+        "FACEBOOK_API_BASE_URL", "https://graph.facebook.com/v19.0/"
+    )
+    OAUTH_HTTP_TIMEOUT = env_int("OAUTH_HTTP_TIMEOUT", 10)  # seconds, for each call to a provider
+
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    PREFERRED_URL_SCHEME = "http"
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+def config_from_env() -> type[Config]:
+    return ProductionConfig if os.environ.get("APP_ENV") == "production" else Config

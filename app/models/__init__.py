@@ -1,0 +1,12 @@
+"""Every model, imported here so Alembic autogenerate and `flask shell` see them all."""
+
+from app.models.api_token import ApiToken
+from app.models.audit import AuditLog
+from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
+from app.models.oauth import OAuthIdentity
+from app.models.user import Role, User
+
+__all__ = [
+    "ApiToken", "AuditLog", "Image", "ImageKind", "ImageStatus", "ImageVariant", "OAuthIdentity",
+    "Role", "User",
+]

@@ -1,0 +1,39 @@
+"""Personal API tokens: only a hash is stored; the token itself is shown once."""
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Select, String, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import TimestampMixin
+from app.models.user import User
+
+
+class ApiToken(TimestampMixin, db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # sha256 hex of the whole token; a fast hash is enough because tokens carry 256 bits.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters ("lk_AbCd") so a person can tell their tokens apart in a list.
+    display_prefix: Mapped[str] = mapped_column(String(16))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def owned_by(cls, user_id: int) -> Select:
+        return (
+            select(cls).where(cls.user_id == user_id).order_by(cls.created_at.desc(), cls.id.desc())
+        )
+
+    def __repr__(self) -> str:
+        return f"<ApiToken {self.id}>"

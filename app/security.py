@@ -1,0 +1,103 @@
+"""Who is signed in, and what they may touch.
+
+Every route that takes an object id loads it with `owned_or_404`: someone else's object is
+indistinguishable from a missing one (404, not 403, so ids cannot be probed). Admins get no
+implicit access to other people's objects; admin pages use their own queries.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import abort
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import User
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_user(session_id: str) -> User | None:
+    """Flask-Login's loader. The id is "<user id>:<session version>" (User.get_id), so bumping
+    the version on a password reset or change ends every older session and remember cookie."""
+    user_id, _, version = session_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None  # a cookie from before session versions, or tampered: treat as signed out
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
+
+
+def owned_or_404(model: type[T], object_id: Any, *, owner: User | None = None) -> T:
+    """`model` row `object_id` if it belongs to the current user (its user_id or owner_id),
+    else 404. Never special-cases admins."""
+    owner = owner if owner is not None else current_user
+    if not getattr(owner, "is_authenticated", False):
+        abort(404)
+    column = getattr(model, "user_id", None) or getattr(model, "owner_id", None)
+    if column is None:
+        raise TypeError(f"{model.__name__} has no user_id/owner_id column to check ownership")
+    try:
+        object_id = int(object_id)
+    except (TypeError, ValueError):
+        abort(404)
+    pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    found = db.session.scalar(select(model).where(pk == object_id, column == owner.id))
+    if found is None:
+        abort(404)
+    return found
+
+
+def admin_required(view: F) -> F:
+    """Signed-in admins only; anyone else gets 403 (signed-out people are sent to sign in)."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+VERIFY_FIRST = (
+    "Please confirm your email address first: open the link we emailed you, "
+    "or ask for a new one in Settings."
+)
+
+
+def verified_required(view: F) -> F:
+    """Signed in with a confirmed email (e.g. before connecting platforms); else 403 with why."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_verified:
+            abort(403, description=VERIFY_FIRST)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A same-site path to go to after sign-in, or `default`: never another host.
+
+    Refuses absolute URLs, scheme-relative ones ("//evil.example"), backslash tricks that
+    browsers read as "//" ("/\\evil.example") and control characters.
+    """
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    if any(ord(ch) < 32 or ch == "\\" for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target

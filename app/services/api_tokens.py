@@ -1,0 +1,71 @@
+"""Personal API tokens: "lk_" + 256 random bits, stored only as a sha256 hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ApiToken, User
+from app.services import audit
+from app.services.exceptions import DomainError
+from app.services.tokens import utcnow
+
+PREFIX = "lk_"  # recognisable in logs and by secret scanners
+MAX_ACTIVE_TOKENS = 50
+# Writing last_used_at on every call would turn each API read into a write; a minute is plenty.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """The new row and the raw token, which is never stored: show it once."""
+    active = db.session.scalar(
+        select(db.func.count())
+        .select_from(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    )
+    if active >= MAX_ACTIVE_TOKENS:
+        raise DomainError(
+            f"You can have at most {MAX_ACTIVE_TOKENS} active tokens. "
+            "Revoke one you no longer use.",
+            status=422,
+            code="too_many_tokens",
+        )
+    raw = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id, name=name.strip(), token_hash=hash_token(raw), display_prefix=raw[:7]
+    )
+    db.session.add(token)
+    db.session.flush()
+    audit.record("token_created", user, token_id=token.id, name=token.name)
+    return token, raw
+
+
+def authenticate(raw: str, *, now: datetime | None = None) -> ApiToken | None:
+    """The active token for `raw`, with last_used_at bumped; None for unknown or revoked."""
+    if not raw.startswith(PREFIX) or len(raw) > 200:
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw)))
+    if token is None or token.revoked_at is not None:
+        return None
+    now = now or utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
+        token.last_used_at = now
+    return token
+
+
+def revoke_token(token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record("token_revoked", token.user, token_id=token.id, name=token.name)
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    return list(db.session.scalars(ApiToken.owned_by(user.id)))

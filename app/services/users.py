@@ -1,0 +1,207 @@
+"""Accounts: create, authenticate, verify, change and reset. Callers commit."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Role, User
+from app.models.user import normalize_email
+from app.services import audit, passwords, tokens
+from app.services.exceptions import Conflict, DomainError
+from app.services.mail import external_url, send_template
+
+log = logging.getLogger(__name__)
+
+
+class InvalidEmail(DomainError):
+    def __init__(self, message: str):
+        super().__init__(message, status=422, code="invalid_email")
+
+
+class WrongPassword(DomainError):
+    def __init__(self) -> None:
+        super().__init__("That is not your current password.", status=422, code="wrong_password")
+
+
+def clean_email(email: str) -> str:
+    """Normalised and syntax-checked; no DNS lookup, so this works offline and in tests."""
+    try:
+        result = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(f"That email address does not look right: {exc}") from None
+    return normalize_email(result.normalized)
+
+
+def email_taken(email: str) -> bool:
+    return db.session.scalar(User.by_email(email)) is not None
+
+
+def create_user(
+    email: str,
+    password: str | None = None,
+    *,
+    name: str = "",
+    verified: bool = False,
+    admin: bool = False,
+    now: datetime | None = None,
+) -> User:
+    """A new account; `password=None` for one that signs in through a provider only."""
+    email = clean_email(email)
+    name = name.strip()
+    if password is not None:
+        passwords.check_policy(password, email=email, name=name)
+    user = User(
+        email=email,
+        name=name,
+        password_hash=passwords.hash_password(password) if password is not None else None,
+        role=Role.ADMIN if admin else Role.USER,
+        email_verified_at=(now or tokens.utcnow()) if verified else None,
+        session_version=0,
+    )
+    try:
+        with db.session.begin_nested():  # a concurrent sign-up with the same email loses cleanly
+            db.session.add(user)
+    except IntegrityError:
+        raise Conflict("An account with this email address already exists.") from None
+    audit.record("sign_up", user, method="password" if password is not None else "provider")
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user for these credentials, or None. Records failures in the audit log."""
+    try:
+        email = clean_email(email)
+    except InvalidEmail:
+        email = normalize_email(email)
+    user = db.session.scalar(User.by_email(email))
+    # verify_password runs Argon2 even without a user, so timing does not reveal accounts.
+    if not passwords.verify_password(user.password_hash if user else None, password):
+        audit.record("sign_in_failed", user, reason="bad_password" if user else "unknown_email")
+        return None
+    assert user is not None and user.password_hash is not None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    return user
+
+
+def send_verification(user: User, *, now: datetime | None = None) -> None:
+    token = tokens.make_token(user, tokens.VERIFY, now=now)
+    send_template(
+        user.email,
+        "Confirm your email address",
+        "verify",
+        user=user,
+        link=external_url("auth.verify", token=token),
+    )
+
+
+def verify_email(token: str, *, now: datetime | None = None) -> User:
+    user = tokens.read_token(token, tokens.VERIFY, now=now).user
+    if user.email_verified_at is None:
+        user.email_verified_at = now or tokens.utcnow()
+        audit.record("email_verified", user)
+    return user
+
+
+def update_profile(user: User, *, name: str) -> None:
+    user.name = name.strip()
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Asks for the current password (when the account has one) and signs out other sessions."""
+    if user.password_hash is not None and not passwords.verify_password(
+        user.password_hash, current
+    ):
+        raise WrongPassword()
+    _set_password(user, new)
+    audit.record("password_changed", user)
+
+
+def request_password_reset(email: str, *, now: datetime | None = None) -> None:
+    """Mail a reset link if the account exists. Says nothing either way (no account probing)."""
+    try:
+        user = db.session.scalar(User.by_email(clean_email(email)))
+    except InvalidEmail:
+        return
+    if user is None:
+        log.info("password reset asked for an unknown address", extra={"event": "reset_unknown"})
+        return
+    token = tokens.make_token(user, tokens.RESET, now=now)
+    send_template(
+        user.email,
+        "Reset your password",
+        "reset",
+        user=user,
+        link=external_url("auth.reset", token=token),
+    )
+    audit.record("password_reset_requested", user)
+
+
+def user_for_reset(token: str, *, now: datetime | None = None) -> User:
+    return tokens.read_token(token, tokens.RESET, now=now).user
+
+
+def reset_password(token: str, new: str, *, now: datetime | None = None) -> User:
+    """Set a new password from a reset link; every existing session of the user ends."""
+    user = user_for_reset(token, now=now)
+    _set_password(user, new)
+    if user.email_verified_at is None:
+        user.email_verified_at = now or tokens.utcnow()  # the link reached their inbox
+    audit.record("password_reset", user)
+    return user
+
+
+def request_email_change(user: User, new_email: str, password: str) -> str:
+    """Mail a confirmation link to the new address; the change applies once it is opened."""
+    if user.password_hash is not None and not passwords.verify_password(
+        user.password_hash, password
+    ):
+        raise WrongPassword()
+    new_email = clean_email(new_email)
+    if new_email == user.email:
+        raise InvalidEmail("That is already your email address.")
+    if email_taken(new_email):
+        raise Conflict("Another account already uses that email address.")
+    token = tokens.make_token(user, tokens.EMAIL_CHANGE, new_email=new_email)
+    send_template(
+        new_email,
+        "Confirm your new email address",
+        "email_change",
+        user=user,
+        new_email=new_email,
+        link=external_url("auth.confirm_email", token=token),
+    )
+    audit.record("email_change_requested", user, new_email=new_email)
+    return new_email
+
+
+def confirm_email_change(token: str, *, now: datetime | None = None) -> User:
+    claims = tokens.read_token(token, tokens.EMAIL_CHANGE, now=now)
+    user, new_email = claims.user, claims.data.get("new_email", "")
+    if not new_email or email_taken(new_email):
+        raise Conflict("Another account already uses that email address.")
+    old_email = user.email
+    user.email = new_email
+    user.email_verified_at = now or tokens.utcnow()
+    audit.record("email_changed", user, old_email=old_email, new_email=new_email)
+    # The old inbox hears about it, so a hijacked account does not change hands silently.
+    send_template(
+        old_email,
+        "Your email address was changed",
+        "email_changed",
+        user=user,
+        old_email=old_email,
+        new_email=new_email,
+    )
+    return user
+
+
+def _set_password(user: User, new: str) -> None:
+    passwords.check_policy(new, email=user.email, name=user.name)
+    user.password_hash = passwords.hash_password(new)
+    user.session_version += 1  # old session ids and remember cookies stop matching

@@ -1,0 +1,32 @@
+"""gunicorn settings. With WEB_RUNS_WORKER=1 the master also supervises one RQ worker (one dyno)."""
+
+import os
+import subprocess
+import sys
+
+from app.config import env_bool
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+max_requests = 1000
+max_requests_jitter = 100
+accesslog = None  # the app logs one JSON line per request itself
+timeout = 30
+
+_supervisor: subprocess.Popen | None = None
+
+
+def when_ready(server):
+    global _supervisor
+    if env_bool("WEB_RUNS_WORKER") and os.environ.get("REDIS_URL"):
+        _supervisor = subprocess.Popen([sys.executable, "-m", "app.supervisor", sys.executable, "worker.py"])
+        server.log.info("supervising one RQ worker (WEB_RUNS_WORKER=1), supervisor pid %s", _supervisor.pid)
+
+
+def on_exit(server):
+    if _supervisor is not None and _supervisor.poll() is None:
+        _supervisor.terminate()
+        try:
+            _supervisor.wait(30)
+        except subprocess.TimeoutExpired:
+            _supervisor.kill()

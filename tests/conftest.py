@@ -1,0 +1,254 @@
+"""Test harness on real services: a fresh PostgreSQL database migrated with `flask db upgrade`,
+real Redis for RQ (keys under a per-run prefix), real S3-compatible storage (SeaweedFS).
+
+Each test that uses `app` starts from empty tables, an empty queue and an empty bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from flask import Flask, g
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from redis import Redis
+from sqlalchemy import text
+
+from app import create_app
+from app.config import Config
+from app.extensions import db
+from app.services.storage import LocalStorage
+
+pytest_plugins = [
+    "tests.peers.seaweed", "tests.peers.browser", "tests.peers.mail", "tests.peers.oidc",
+    "tests.peers.fake_providers",
+]
+
+ADMIN_DB_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database for this run, dropped at the end."""
+    name = f"linkarooie_test_{RUN_ID}"
+    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _with_database(ADMIN_DB_URL, name)
+    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def queue_prefix() -> str:
+    return f"lk-test-{RUN_ID}:"
+
+
+@pytest.fixture(scope="session")
+def redis_client(queue_prefix: str) -> Iterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    client.ping()
+    yield client
+    _delete_prefixed(client, queue_prefix)
+    _delete_prefixed(client, "rq:")  # only this run's keys: RQ names them after our queues
+    client.close()
+
+
+def _delete_prefixed(client: Redis, prefix: str) -> None:
+    for key in client.scan_iter(match=f"*{prefix}*", count=500):
+        if prefix == "rq:" and RUN_ID.encode() not in key:
+            continue
+        client.delete(key)
+
+
+class CSRFClient(FlaskClient):
+    """A test client that sends a valid CSRF token with every unsafe request, as htmx does.
+
+    Pass `csrf=False` to send none (to prove a route is protected).
+    """
+
+    def open(self, *args: Any, csrf: bool = True, **kwargs: Any):
+        method = (kwargs.get("method") or "GET").upper()
+        if csrf and method not in {"GET", "HEAD", "OPTIONS"}:
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        # The test keeps one app context pushed, which Flask reuses for each request; drop
+        # Flask-Login's per-request cache so two clients never see each other's user.
+        g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        app = self.application
+        with self.session_transaction() as session:
+            raw = session.get("csrf_token")
+            if raw is None:
+                raw = session["csrf_token"] = uuid.uuid4().hex
+        return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+
+def make_test_config(**overrides: Any) -> type[Config]:
+    return type("TestConfig", (Config,), {"TESTING": True, "SECRET_KEY": "test-secret-key", **overrides})
+
+
+@pytest.fixture(scope="session")
+def app_config(database_url, queue_prefix, s3_server, tmp_path_factory) -> dict[str, Any]:
+    """The settings the test app runs with; also what a subprocess worker gets as env vars."""
+    bucket = f"lk-test-{RUN_ID.replace('_', '-')}"
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        "REDIS_URL": REDIS_URL,
+        "QUEUE_PREFIX": queue_prefix,
+        "RATELIMIT_STORAGE_URI": REDIS_URL,
+        "RATELIMIT_KEY_PREFIX": queue_prefix + "limits",
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "S3_REGION": s3_server.region,
+        "S3_ACCESS_KEY_ID": s3_server.access_key_id,
+        "S3_SECRET_ACCESS_KEY": s3_server.secret_access_key,
+        "S3_ADDRESSING_STYLE": "path",
+        "LOCAL_STORAGE_ROOT": str(tmp_path_factory.mktemp("storage")),
+    }
+
+
+@pytest.fixture(scope="session")
+def _app(app_config, redis_client) -> Iterator[Flask]:
+    from flask_migrate import upgrade
+
+    app = create_app(make_test_config(**app_config))
+    app.test_client_class = CSRFClient
+    app.extensions["storage"].ensure_bucket()
+    with app.app_context():
+        upgrade(revision="heads")  # the real migrations, on an empty database: they must stay honest
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(_app: Flask, redis_client: Redis, queue_prefix: str) -> Iterator[Flask]:
+    """The app with an app context pushed; tables, queues and bucket are emptied afterwards."""
+    with _app.app_context():
+        yield _app
+        db.session.remove()
+        _truncate_all()
+    _delete_prefixed(redis_client, queue_prefix)
+    _empty_bucket(_app.extensions["storage"])
+
+
+def _truncate_all() -> None:
+    existing = set(db.inspect(db.engine).get_table_names())
+    tables = [t.name for t in db.metadata.sorted_tables if t.name in existing]
+    if tables:
+        quoted = ", ".join(f'"{name}"' for name in tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
+def _empty_bucket(storage) -> None:
+    client = getattr(storage, "client", None)
+    if client is None:
+        return
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=storage.bucket):
+        if keys := [{"Key": obj["Key"]} for obj in page.get("Contents", [])]:
+            client.delete_objects(Bucket=storage.bucket, Delete={"Objects": keys})
+
+
+@pytest.fixture
+def client(app: Flask) -> CSRFClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def local_storage(app: Flask, tmp_path: Path) -> Iterator[LocalStorage]:
+    """Swap the app's storage for the embedded LocalStorage (served by /media) for one test."""
+    previous = app.extensions["storage"]
+    storage = LocalStorage(tmp_path / "storage", app.config["LOCAL_STORAGE_URL"])
+    app.extensions["storage"] = storage
+    yield storage
+    app.extensions["storage"] = previous
+
+
+@pytest.fixture
+def run_jobs(app: Flask):
+    """Run every queued job (and whatever those jobs queue) with a real RQ worker, in-process."""
+    from rq import SimpleWorker
+
+    class CountingWorker(SimpleWorker):
+        performed = 0
+
+        def perform_job(self, *args, **kwargs) -> bool:
+            self.performed += 1
+            return super().perform_job(*args, **kwargs)
+
+    def run() -> int:
+        """Returns how many jobs ran (succeeded or failed)."""
+        backend = app.extensions["jobs"]
+        queues = [backend.queue(name) for name in app.config["RQ_QUEUES"]]
+        worker = CountingWorker(queues, connection=backend.redis)
+        worker.work(burst=True)
+        return worker.performed
+
+    return run
+
+
+@pytest.fixture
+def worker_env(app_config) -> dict[str, str]:
+    """Environment for a real `python worker.py` process against the same services."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update({k: str(v) for k, v in app_config.items() if not k.startswith("SQLALCHEMY")})
+    env["DATABASE_URL"] = app_config["SQLALCHEMY_DATABASE_URI"]
+    env["SECRET_KEY"] = "test-secret-key"
+    return env
+
+
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_user(app: Flask):
+    """Create and commit a user: make_user(email=..., password=..., name=..., verified=..., admin=...)."""
+    from app.services.users import create_user
+
+    def make(
+        email: str = "alice@example.com",
+        password: str | None = DEFAULT_PASSWORD,
+        name: str = "Alice",
+        verified: bool = True,
+        admin: bool = False,
+    ):
+        user = create_user(email, password, name=name, verified=verified, admin=admin)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(client: CSRFClient):
+    """Sign `client` in through the real sign-in form (POST /sign-in); asserts it worked."""
+
+    def sign_in(user, password: str = DEFAULT_PASSWORD, remember: bool = False):
+        data = {"email": user.email, "password": password}
+        if remember:
+            data["remember"] = "y"
+        response = client.post("/sign-in", data=data)
+        assert response.status_code == 302, f"sign-in failed ({response.status_code})"
+        with client.session_transaction() as session:
+            assert session.get("_user_id", "").split(":")[0] == str(user.id)
+        return response
+
+    return sign_in

@@ -1,0 +1,81 @@
+"""Redis only carries work: rows left waiting by a lost job are queued again, once per period."""
+
+from datetime import UTC, datetime, timedelta
+
+from click.testing import CliRunner
+
+from app.extensions import db
+from app.models import Image, ImageStatus
+from app.services import images
+from app.tasks.images import process_image
+from app.tasks.maintenance import Reconciler, reconcile
+from tests.images import add_user, avatar_jpeg
+
+LATER = datetime.now(UTC) + timedelta(hours=1)
+
+
+def _queue(app):
+    return app.extensions["jobs"].queue(process_image.queue_name)
+
+
+def _upload_and_lose_the_job(app) -> int:
+    image, _ = images.create_upload(add_user().id, "avatar", avatar_jpeg())
+    db.session.commit()
+    _queue(app).empty()  # as if Redis had been flushed
+    return image.id
+
+
+def test_a_lost_job_is_queued_again_and_the_image_gets_processed(app, run_jobs):
+    image_id = _upload_and_lose_the_job(app)
+    assert run_jobs() == 0
+
+    assert reconcile(timedelta(minutes=15), now=LATER) == {"images": [image_id]}
+    assert run_jobs() == 1
+    assert db.session.get(Image, image_id).status is ImageStatus.READY
+
+
+def test_recent_work_is_left_alone(app):
+    _upload_and_lose_the_job(app)
+    assert reconcile(timedelta(minutes=15)) == {"images": []}
+    assert _queue(app).count == 0
+
+
+def test_work_is_requeued_at_most_once_per_period(app):
+    image_id = _upload_and_lose_the_job(app)
+    assert reconcile(timedelta(seconds=0), now=LATER)["images"] == [image_id]
+    # updated_at was touched by the database clock: still inside the next period
+    assert reconcile(timedelta(minutes=15))["images"] == []
+    assert _queue(app).count == 1
+
+
+def test_finished_and_failed_images_are_not_requeued(app, run_jobs):
+    image_id = _upload_and_lose_the_job(app)
+    reconcile(timedelta(0), now=LATER)
+    run_jobs()
+    assert reconcile(timedelta(0), now=LATER)["images"] == []
+    assert db.session.get(Image, image_id).status is ImageStatus.READY
+
+
+def test_only_one_worker_takes_each_round(app):
+    first, second = Reconciler(app), Reconciler(app)
+    assert first._take_turn() is True
+    assert second._take_turn() is False
+
+
+def test_cli_reconcile_and_reprocess(app, run_jobs):
+    image_id = _upload_and_lose_the_job(app)
+    runner = CliRunner()
+    result = runner.invoke(app.cli, ["worker", "reconcile", "--stale-after", "0"])
+    assert result.exit_code == 0 and f"images: re-queued 1 ({image_id})" in result.output
+    run_jobs()
+
+    db.session.get(Image, image_id).status = ImageStatus.FAILED
+    db.session.commit()
+    result = runner.invoke(app.cli, ["images", "reprocess", "--failed"])
+    assert result.exit_code == 0 and "queued 1 image(s)" in result.output
+    assert run_jobs() == 1
+    assert db.session.get(Image, image_id).status is ImageStatus.READY
+
+    missing = runner.invoke(app.cli, ["images", "reprocess", "999"])
+    assert missing.exit_code != 0 and "no image with id 999" in missing.output
+    assert runner.invoke(app.cli, ["images", "reprocess"]).exit_code != 0

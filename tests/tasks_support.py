@@ -1,0 +1,12 @@
+"""Jobs used only by tests (importable by a worker, as RQ needs)."""
+
+from pathlib import Path
+
+from app.extensions import db
+from app.models import User
+from app.tasks import DEFAULT, job
+
+
+@job(DEFAULT)
+def record_email_seen(user_id: int, path: str) -> None:
+    Path(path).write_text(db.session.get(User, user_id).email)

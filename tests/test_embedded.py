@@ -1,0 +1,89 @@
+"""The embedded default: no env vars at all gives SQLite, local disk and an in-process worker."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_VARS = {
+    "DATABASE_URL", "REDIS_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "SECRET_KEY", "APP_ENV",
+    "MAIL_SERVER", "CDN_BASE_URL", "WEB_RUNS_WORKER", "QUEUE_PREFIX",
+}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_fresh_instance_migrates_and_serves_with_no_configuration(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    env["INSTANCE_PATH"] = str(tmp_path / "instance")
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    upgrade = subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    assert (tmp_path / "instance" / "linkarooie.db").exists()
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [*flask, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert requests.get(f"{base}/", timeout=5).status_code == 200
+        assert requests.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
+        ready = requests.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"database": "ok", "queue": "ok", "storage": "ok"}
+    finally:
+        server.terminate()
+        server.wait(10)
+    # The embedded secret key is kept so sessions survive a restart.
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_in_process_worker_runs_jobs_after_commit(tmp_path, app_config):
+    from app import create_app
+    from app.extensions import db
+    from app.models import User
+    from app.tasks import InProcessBackend, enqueue_on_commit
+    from tests.conftest import make_test_config
+    from tests.tasks_support import record_email_seen
+
+    config = {
+        **app_config,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'embedded.db'}",
+        "REDIS_URL": None,
+        "S3_BUCKET": None,
+        "LOCAL_STORAGE_ROOT": str(tmp_path / "storage"),
+    }
+    app = create_app(make_test_config(**config))
+    assert isinstance(app.extensions["jobs"], InProcessBackend)
+    with app.app_context():
+        db.create_all()
+        user = User(email="embedded@example.com")
+        db.session.add(user)
+        db.session.flush()
+        enqueue_on_commit(record_email_seen, user.id, str(tmp_path / "seen.txt"))
+        db.session.commit()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "seen.txt").exists():
+        assert time.monotonic() < deadline, "the in-process worker never ran the job"
+        time.sleep(0.05)
+    # The job ran in its own app context and could read the committed row.
+    assert (tmp_path / "seen.txt").read_text() == "embedded@example.com"
