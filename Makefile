@@ -12,7 +12,7 @@ run: install assets
 	$(VENV)/bin/flask --app app db upgrade
 	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port $(PORT) --no-reload
 
-test: install-dev assets system-deps services
+test: install-dev assets system-deps services lint
 	$(PY) -m pytest
 
 install: $(VENV)/.installed
@@ -43,7 +43,8 @@ services:
 	bash scripts/ensure-services.sh
 
 lint: install-dev
-	$(VENV)/bin/ruff check app tests bench worker.py wsgi.py
+	$(VENV)/bin/ruff check app tests bench migrations *.py
+	$(VENV)/bin/ruff format --check app tests bench migrations *.py
 
 bench: install-dev
 	$(PY) bench/pipeline.py

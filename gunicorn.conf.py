@@ -19,8 +19,12 @@ _supervisor: subprocess.Popen | None = None
 def when_ready(server):
     global _supervisor
     if env_bool("WEB_RUNS_WORKER") and os.environ.get("REDIS_URL"):
-        _supervisor = subprocess.Popen([sys.executable, "-m", "app.supervisor", sys.executable, "worker.py"])
-        server.log.info("supervising one RQ worker (WEB_RUNS_WORKER=1), supervisor pid %s", _supervisor.pid)
+        _supervisor = subprocess.Popen(
+            [sys.executable, "-m", "app.supervisor", sys.executable, "worker.py"]
+        )
+        server.log.info(
+            "supervising one RQ worker (WEB_RUNS_WORKER=1), supervisor pid %s", _supervisor.pid
+        )
 
 
 def on_exit(server):

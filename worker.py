@@ -8,7 +8,7 @@ from app.tasks import RQBackend
 
 
 class AppWorker(HerokuWorker):
-    """HerokuWorker (graceful SIGTERM) whose forked job process never reuses the parent's sockets."""
+    """HerokuWorker (graceful SIGTERM) whose forked job process never reuses parent sockets."""
 
     def perform_job(self, *args, **kwargs) -> bool:
         # Runs in the forked work horse: drop pooled connections inherited from the parent.
@@ -20,7 +20,9 @@ def main() -> None:
     app = create_app()
     backend = app.extensions["jobs"]
     if not isinstance(backend, RQBackend):
-        raise SystemExit("REDIS_URL is not set: the embedded default runs jobs inside the web process.")
+        raise SystemExit(
+            "REDIS_URL is not set: the embedded default runs jobs inside the web process."
+        )
     from app.tasks.maintenance import Reconciler
 
     Reconciler(app).start()

@@ -144,6 +144,8 @@ def register_template_helpers(app: Flask) -> None:
             links = SIGNED_IN_LINKS if user is not None else SIGNED_OUT_LINKS
             if user is not None and user.is_admin:
                 links = (*links, ("admin.index", "Admin"))
-            return [(endpoint, label) for endpoint, label in links if endpoint in app.view_functions]
+            return [
+                (endpoint, label) for endpoint, label in links if endpoint in app.view_functions
+            ]
 
         return {"nav_links": nav_links}

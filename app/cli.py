@@ -30,12 +30,18 @@ def worker_ping_command(timeout: int) -> None:
         if status == "failed":
             raise click.ClickException("the worker ran the job but it failed; see the worker log")
         time.sleep(0.2)
-    raise click.ClickException(f"no worker answered within {timeout}s (is `python worker.py` running?)")
+    raise click.ClickException(
+        f"no worker answered within {timeout}s (is `python worker.py` running?)"
+    )
 
 
 @worker_cli.command("reconcile")
-@click.option("--stale-after", default=None, type=int,
-              help="Seconds without progress before work counts as lost (default STALE_JOB_AFTER).")
+@click.option(
+    "--stale-after",
+    default=None,
+    type=int,
+    help="Seconds without progress before work counts as lost (default STALE_JOB_AFTER).",
+)
 def worker_reconcile_command(stale_after: int | None) -> None:
     """Re-queue work that Redis lost (after a flush or a crash); safe to run any time."""
     from datetime import timedelta
@@ -45,7 +51,9 @@ def worker_reconcile_command(stale_after: int | None) -> None:
     seconds = current_app.config["STALE_JOB_AFTER"] if stale_after is None else stale_after
     requeued = reconcile(timedelta(seconds=seconds))
     for kind, ids in requeued.items():
-        click.echo(f"{kind}: re-queued {len(ids)}" + (f" ({', '.join(map(str, ids))})" if ids else ""))
+        click.echo(
+            f"{kind}: re-queued {len(ids)}" + (f" ({', '.join(map(str, ids))})" if ids else "")
+        )
 
 
 images_cli = AppGroup("images", help="Image processing tools.")
@@ -85,8 +93,13 @@ tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
 
 @users_cli.command("create")
 @click.argument("email")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 10 characters, not a common password (prompted when omitted).")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters, not a common password (prompted when omitted).",
+)
 @click.option("--name", default="", help="Display name (defaults to the part before the @).")
 @click.option("--admin", is_flag=True, help="Give the account the admin role.")
 def users_create_command(email: str, password: str, name: str, admin: bool) -> None:
@@ -96,8 +109,9 @@ def users_create_command(email: str, password: str, name: str, admin: bool) -> N
     from app.services.users import create_user
 
     try:
-        user = create_user(email, password, name=name or email.partition("@")[0], verified=True,
-                           admin=admin)
+        user = create_user(
+            email, password, name=name or email.partition("@")[0], verified=True, admin=admin
+        )
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     db.session.commit()

@@ -46,8 +46,12 @@ def error_response(status: int, message: str | None = None, code: str | None = N
         response.status_code = status
         return response
     response = render(
-        "errors/error.html", "errors/partials/alert.html", status,
-        title=title, message=message, code=status,
+        "errors/error.html",
+        "errors/partials/alert.html",
+        status,
+        title=title,
+        message=message,
+        code=status,
     )
     if is_htmx():
         # htmx would swap the error into whatever asked; show it in the page's alert area instead.
@@ -62,7 +66,9 @@ def handle_http_exception(exc: HTTPException) -> Response:
     description = None
     if exc.code == 413:
         limit = request.max_content_length
-        description = f"That upload is larger than the {human_size(limit)} we accept." if limit else None
+        description = (
+            f"That upload is larger than the {human_size(limit)} we accept." if limit else None
+        )
     elif exc.description and exc.description != type(exc).description:
         description = exc.description  # a message the view chose for the person
     response = error_response(exc.code or 500, description)

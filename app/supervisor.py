@@ -5,6 +5,7 @@ thread inside the master would fork while gunicorn forks and reaps its own worke
 child forked at the wrong moment can hang the restart.
 """
 
+import contextlib
 import logging
 import os
 import signal
@@ -19,7 +20,9 @@ log = logging.getLogger(__name__)
 class ProcessSupervisor:
     """Start `command`, restart it whenever it exits, back off when it keeps crashing."""
 
-    def __init__(self, command: Sequence[str], *, min_backoff: float = 1.0, max_backoff: float = 30.0):
+    def __init__(
+        self, command: Sequence[str], *, min_backoff: float = 1.0, max_backoff: float = 30.0
+    ):
         self.command = list(command)
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
@@ -42,7 +45,9 @@ class ProcessSupervisor:
             backoff = self.min_backoff if ran_for > 60 else min(backoff * 2, self.max_backoff)
             self.restarts += 1
             log.warning(
-                "worker exited with %s; restarting in %.0fs", code, backoff,
+                "worker exited with %s; restarting in %.0fs",
+                code,
+                backoff,
                 extra={"event": "supervisor", "exit_code": code, "restarts": self.restarts},
             )
             time.sleep(backoff)
@@ -57,17 +62,17 @@ class ProcessSupervisor:
     def _kill_group(process: subprocess.Popen) -> None:
         # An RQ worker forks a scheduler and a work horse; if the worker died hard they are
         # orphans that keep the scheduler lock, so clear the whole group before restarting.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def main(argv: Sequence[str]) -> None:
     from app.logconfig import configure_logging
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
-    supervisor = ProcessSupervisor(argv, min_backoff=float(os.environ.get("SUPERVISOR_BACKOFF", "1")))
+    supervisor = ProcessSupervisor(
+        argv, min_backoff=float(os.environ.get("SUPERVISOR_BACKOFF", "1"))
+    )
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
     supervisor.run()

@@ -27,11 +27,16 @@ from app.extensions import db
 from app.services.storage import LocalStorage
 
 pytest_plugins = [
-    "tests.peers.seaweed", "tests.peers.browser", "tests.peers.mail", "tests.peers.oidc",
+    "tests.peers.seaweed",
+    "tests.peers.browser",
+    "tests.peers.mail",
+    "tests.peers.oidc",
     "tests.peers.fake_providers",
 ]
 
-ADMIN_DB_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_DB_URL = os.environ.get(
+    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
@@ -101,7 +106,9 @@ class CSRFClient(FlaskClient):
 
 
 def make_test_config(**overrides: Any) -> type[Config]:
-    return type("TestConfig", (Config,), {"TESTING": True, "SECRET_KEY": "test-secret-key", **overrides})
+    return type(
+        "TestConfig", (Config,), {"TESTING": True, "SECRET_KEY": "test-secret-key", **overrides}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +116,9 @@ def app_config(database_url, queue_prefix, s3_server, tmp_path_factory) -> dict[
     """The settings the test app runs with; also what a subprocess worker gets as env vars."""
     bucket = f"lk-test-{RUN_ID.replace('_', '-')}"
     return {
-        "SQLALCHEMY_DATABASE_URI": database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        "SQLALCHEMY_DATABASE_URI": database_url.replace(
+            "postgresql://", "postgresql+psycopg://", 1
+        ),
         "REDIS_URL": REDIS_URL,
         "QUEUE_PREFIX": queue_prefix,
         "RATELIMIT_STORAGE_URI": REDIS_URL,
@@ -132,7 +141,9 @@ def _app(app_config, redis_client) -> Iterator[Flask]:
     app.test_client_class = CSRFClient
     app.extensions["storage"].ensure_bucket()
     with app.app_context():
-        upgrade(revision="heads")  # the real migrations, on an empty database: they must stay honest
+        upgrade(
+            revision="heads"
+        )  # the real migrations, on an empty database: they must stay honest
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -220,7 +231,7 @@ DEFAULT_PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def make_user(app: Flask):
-    """Create and commit a user: make_user(email=..., password=..., name=..., verified=..., admin=...)."""
+    """Create and commit a user: make_user(email=, password=, name=, verified=, admin=)."""
     from app.services.users import create_user
 
     def make(

@@ -6,10 +6,14 @@ from app.extensions import db
 from app.models import User
 from tests.unit import images as gen
 
-SVG = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="800" height="800">'
-       b'<script>alert(1)</script><rect width="800" height="800" fill="red"/></svg>')
-PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-       b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="800" height="800">'
+    b'<script>alert(1)</script><rect width="800" height="800" fill="red"/></svg>'
+)
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
 
 
 def avatar_jpeg(size: int = 600, seed: int = 1) -> bytes:
@@ -64,5 +68,8 @@ def stored_keys(app) -> set[str]:
             keys.update(obj["Key"] for obj in page.get("Contents", []))
         return keys
     root = storage.root
-    return {str(p.relative_to(root)) for p in root.rglob("*")
-            if p.is_file() and not str(p.relative_to(root)).startswith(".")}
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not str(p.relative_to(root)).startswith(".")
+    }

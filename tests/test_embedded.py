@@ -26,14 +26,20 @@ def test_fresh_instance_migrates_and_serves_with_no_configuration(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     env["INSTANCE_PATH"] = str(tmp_path / "instance")
     flask = [sys.executable, "-m", "flask", "--app", "app"]
-    upgrade = subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True)
+    upgrade = subprocess.run(
+        [*flask, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
     assert (tmp_path / "instance" / "linkarooie.db").exists()
 
     port = _free_port()
     server = subprocess.Popen(
         [*flask, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:

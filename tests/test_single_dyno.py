@@ -1,4 +1,4 @@
-"""One dyno: gunicorn with WEB_RUNS_WORKER=1 also runs an RQ worker, and restarts it when it dies."""
+"""One dyno: gunicorn with WEB_RUNS_WORKER=1 also runs an RQ worker and restarts it if it dies."""
 
 import os
 import signal
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import requests
 from click.testing import CliRunner
-
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,8 +30,14 @@ def _wait_for(predicate, timeout: float, message: str):
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True)
-    return [(int(line.split(None, 1)[0]), line.split(None, 1)[1]) for line in out.stdout.splitlines() if line.strip()]
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+    )
+    return [
+        (int(line.split(None, 1)[0]), line.split(None, 1)[1])
+        for line in out.stdout.splitlines()
+        if line.strip()
+    ]
 
 
 def test_supervisor_restarts_a_child_that_dies_and_stops_on_sigterm(tmp_path):
@@ -40,11 +45,16 @@ def test_supervisor_restarts_a_child_that_dies_and_stops_on_sigterm(tmp_path):
     child = f"open({str(marker)!r}, 'a').write('x'); import time; time.sleep(0.3)"
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "app.supervisor", sys.executable, "-c", child],
-        cwd=ROOT, env={**os.environ, "SUPERVISOR_BACKOFF": "0.05"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env={**os.environ, "SUPERVISOR_BACKOFF": "0.05"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
-        _wait_for(lambda: marker.exists() and len(marker.read_text()) >= 3, 15, "child was not restarted")
+        _wait_for(
+            lambda: marker.exists() and len(marker.read_text()) >= 3, 15, "child was not restarted"
+        )
     finally:
         supervisor.send_signal(signal.SIGTERM)
         output, _ = supervisor.communicate(timeout=15)
@@ -57,11 +67,24 @@ def test_gunicorn_supervises_one_worker_and_restarts_it(app, worker_env, tmp_pat
     log = tmp_path / "web.log"
     env = {**worker_env, "WEB_RUNS_WORKER": "1", "PORT": str(port), "WEB_CONCURRENCY": "1"}
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     runner = CliRunner()
     try:
+
         def healthy():
             try:
                 return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
@@ -74,15 +97,22 @@ def test_gunicorn_supervises_one_worker_and_restarts_it(app, worker_env, tmp_pat
 
         def worker_pid():
             supervisors = [pid for pid, args in _children(web.pid) if "app.supervisor" in args]
-            workers = [pid for sup in supervisors for pid, args in _children(sup) if "worker.py" in args]
+            workers = [
+                pid for sup in supervisors for pid, args in _children(sup) if "worker.py" in args
+            ]
             return workers[0] if workers else None
 
         first = _wait_for(worker_pid, 10, "no supervised worker process")
         os.kill(first, signal.SIGKILL)
         second = _wait_for(
-            lambda: (pid := worker_pid()) and pid != first and pid, 30,
-            lambda: f"worker not restarted; children {_children(web.pid)}; log:\n" + "\n".join(
-                line for line in log.read_text().splitlines()[-60:] if '"rq.' not in line),
+            lambda: (pid := worker_pid()) and pid != first and pid,
+            30,
+            lambda: (
+                f"worker not restarted; children {_children(web.pid)}; log:\n"
+                + "\n".join(
+                    line for line in log.read_text().splitlines()[-60:] if '"rq.' not in line
+                )
+            ),
         )
         assert second != first
         result = runner.invoke(app.cli, ["worker", "ping", "--timeout", "30"])

@@ -7,6 +7,13 @@ from app.models.oauth import OAuthIdentity
 from app.models.user import Role, User
 
 __all__ = [
-    "ApiToken", "AuditLog", "Image", "ImageKind", "ImageStatus", "ImageVariant", "OAuthIdentity",
-    "Role", "User",
+    "ApiToken",
+    "AuditLog",
+    "Image",
+    "ImageKind",
+    "ImageStatus",
+    "ImageVariant",
+    "OAuthIdentity",
+    "Role",
+    "User",
 ]

@@ -43,8 +43,9 @@ class ImageStatus(enum.StrEnum):
 
 def _str_enum(cls: type[enum.StrEnum], name: str) -> Enum:
     # VARCHAR + CHECK rather than a native Postgres enum: adding a value needs no type migration.
-    return Enum(cls, name=name, native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class Image(TimestampMixin, db.Model):
@@ -53,8 +54,14 @@ class Image(TimestampMixin, db.Model):
         # The same person uploading the same bytes for the same slot gets the existing row back.
         UniqueConstraint("user_id", "kind", "sha256", name="uq_images_user_kind_sha256"),
         # At most one current avatar and one current banner per user.
-        Index("uq_images_current", "user_id", "kind", unique=True,
-              postgresql_where=text("is_current"), sqlite_where=text("is_current")),
+        Index(
+            "uq_images_current",
+            "user_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("is_current"),
+            sqlite_where=text("is_current"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,14 +83,17 @@ class Image(TimestampMixin, db.Model):
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     status: Mapped[ImageStatus] = mapped_column(
         _str_enum(ImageStatus, "image_status"),
-        default=ImageStatus.UPLOADED, server_default=ImageStatus.UPLOADED.value,
+        default=ImageStatus.UPLOADED,
+        server_default=ImageStatus.UPLOADED.value,
     )
     error: Mapped[str | None] = mapped_column(Text)
     is_current: Mapped[bool] = mapped_column(default=False, server_default=false())
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     variants: Mapped[list[ImageVariant]] = relationship(
-        back_populates="image", cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="image",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="ImageVariant.id",
     )
 

@@ -109,7 +109,8 @@ def encode(
     img: Image.Image, fmt: str, preset: Preset, memo: dict[str, bytes]
 ) -> tuple[bytes, str, Image.Image]:
     """Under preset.max_bytes: the normal encoding, else squeeze and bisect the quality steps,
-    else shrink (only presets that may) or, for fixed sizes, give up detail at the same size.
+    else the preset's fallback size, else shrink (only presets that may) or, for fixed sizes,
+    give up detail at the same size.
     `memo` holds the first-try bytes per format, shared by presets showing the same pixels."""
     cap = preset.max_bytes
     if fmt == "png":
@@ -129,8 +130,13 @@ def encode(
     data = memo.get(fmt) or memo.setdefault(fmt, _lossy(img, fmt, START_QUALITY))
     if len(data) <= cap:
         return data, fmt, img
-    steps = (START_QUALITY, *QUALITY_STEPS, *(QUALITY_FLOOR if preset.fixed else ()))
-    found = _highest_fitting(lambda q: _lossy(img, fmt, q, True), steps, cap)
+    good = (START_QUALITY, *QUALITY_STEPS)
+    found = _highest_fitting(lambda q: _lossy(img, fmt, q, True), good, cap)
+    if found is None and preset.fallback:  # the platform's smaller size before a blurry file
+        img = img.resize(preset.fallback, LANCZOS)
+        found = _highest_fitting(lambda q: _lossy(img, fmt, q, True), good, cap)
+    if found is None and preset.fixed:
+        found = _highest_fitting(lambda q: _lossy(img, fmt, q, True), QUALITY_FLOOR, cap)
     while found is None and not preset.fixed and min(img.size) > 16:
         img = img.resize((img.width * 9 // 10, img.height * 9 // 10), LANCZOS)
         data = _lossy(img, fmt, QUALITY_STEPS[-1], True)

@@ -31,6 +31,8 @@ class Preset:
     avatar_overlap: tuple[int, int, int] | None = None  # (x, y, diameter) the avatar hides
     manual: bool = False  # no API: the user downloads the file and uploads it by hand
     fixed: bool = True  # never shrink below width x height to meet max_bytes
+    # the smaller size the platform documents for files that do not fit at full size
+    fallback: tuple[int, int] | None = None
 
     @property
     def aspect(self) -> str:
@@ -87,6 +89,7 @@ def _banner(
     label: str,
     safe_zone: tuple[int, int] | None = None,
     avatar_overlap: tuple[int, int, int] | None = None,
+    fallback: tuple[int, int] | None = None,
 ) -> Preset:
     return Preset(
         key,
@@ -101,6 +104,7 @@ def _banner(
         safe_zone=safe_zone,
         avatar_overlap=avatar_overlap,
         manual=key.startswith("manual_"),
+        fallback=fallback,
     )
 
 
@@ -141,6 +145,7 @@ PRESETS: tuple[Preset, ...] = (
         "Bluesky banner",
         safe_zone=(3000, 760),
         avatar_overlap=(60, 700, 450),
+        fallback=(1500, 500),
     ),
     _avatar("gravatar_avatar", "gravatar", 1024, 1_000_000, JPEG_PNG, "square", "Gravatar"),
     _banner(

@@ -165,7 +165,9 @@ class InProcessBackend:
 def init_jobs(app: Flask) -> None:
     if app.config["REDIS_URL"]:
         backend: JobBackend = RQBackend(
-            app.config["REDIS_URL"], prefix=app.config["QUEUE_PREFIX"], timeout=app.config["JOB_TIMEOUT"]
+            app.config["REDIS_URL"],
+            prefix=app.config["QUEUE_PREFIX"],
+            timeout=app.config["JOB_TIMEOUT"],
         )
     else:
         backend = InProcessBackend(app)

@@ -48,8 +48,12 @@ def process_image(image_id: int) -> None:
             log.info("image %s changed while processing; its newer job finishes it", image_id)
         else:
             images.record_variants(image, variants, editor)
-            log.info("image %s processed: %d variants in %.2fs", image_id, len(variants),
-                     time.perf_counter() - started)
+            log.info(
+                "image %s processed: %d variants in %.2fs",
+                image_id,
+                len(variants),
+                time.perf_counter() - started,
+            )
         db.session.commit()
     except Exception as exc:
         _fail(image_id, revision, exc)

@@ -37,10 +37,15 @@ def throttle_uploads(page, bytes_per_second: int | None) -> None:
     """Slow the network down (Chrome DevTools), so the progress bar has time to show."""
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1,
-        "uploadThroughput": bytes_per_second or -1,
-    })
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": bytes_per_second or -1,
+        },
+    )
 
 
 def wait_js(page, expression: str, timeout_s: float = 45) -> None:
@@ -71,8 +76,11 @@ def save_crop(page, run_jobs) -> None:
     page.click("#crop-save")
     page.wait_for_selector("#processed[data-status=uploaded], #processed[data-status=processing]")
     poll_until(page, run_jobs, "#processed[data-status=ready]")
-    wait_js(page, "document.querySelectorAll('.pv[data-showing=processed]').length"
-                  " === document.querySelectorAll('.pv').length")
+    wait_js(
+        page,
+        "document.querySelectorAll('.pv[data-showing=processed]').length"
+        " === document.querySelectorAll('.pv').length",
+    )
 
 
 def preview(page, preset_key: str) -> PILImage.Image:
@@ -102,10 +110,22 @@ def test_upload_crop_preview_and_processed_files(
 ):
     big, banner_file = photo_files
     problems: list[str] = []  # console errors include CSP violations
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text else None)
-    page.on("response", lambda r: problems.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and "Failed to load resource" not in m.text
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: problems.append(str(e)))
     make_user(email="pat@example.com", name="Pat")
     sign_in(page, live_server, "pat@example.com")
@@ -126,8 +146,11 @@ def test_upload_crop_preview_and_processed_files(
     throttle_uploads(page, 1_500_000)
     page.set_input_files("#upload-file", str(big))
     try:
-        page.wait_for_selector("#grid-avatar .image-card[data-status=uploaded], "
-                               "#grid-avatar .image-card[data-status=processing]", timeout=30_000)
+        page.wait_for_selector(
+            "#grid-avatar .image-card[data-status=uploaded], "
+            "#grid-avatar .image-card[data-status=processing]",
+            timeout=30_000,
+        )
     except Exception:
         page.shot("debug")
         raise AssertionError(problems) from None
@@ -265,8 +288,15 @@ CASES = [
     ({"box": None, "rotate": 0, "overrides": {}}, 1800, 700),
     ({"box": {"x": 600, "y": 100, "w": 600, "h": 300}, "rotate": 0, "overrides": {}}, 1800, 700),
     ({"box": {"x": -50, "y": 500, "w": 400, "h": 400}, "rotate": 90, "overrides": {}}, 1800, 700),
-    ({"box": {"x": 10, "y": 10, "w": 100, "h": 900}, "rotate": 0,
-      "overrides": {"youtube_banner": {"x": 0, "y": 0, "w": 500, "h": 100}}}, 4000, 1000),
+    (
+        {
+            "box": {"x": 10, "y": 10, "w": 100, "h": 900},
+            "rotate": 0,
+            "overrides": {"youtube_banner": {"x": 0, "y": 0, "w": 500, "h": 100}},
+        },
+        4000,
+        1000,
+    ),
     ({"box": {"x": 300, "y": 0, "w": 3000, "h": 20}, "rotate": 270, "overrides": {}}, 1200, 5000),
 ]
 

@@ -1,4 +1,4 @@
-"""pytest plugin: the app served on a real loopback port, and headless Chromium driven by Playwright.
+"""pytest plugin: the app served on a real loopback port, and headless Chromium (Playwright).
 
 Debian's `chromium` is used (Playwright's own browser download is not reachable from CI).
 Screenshots go to test-artifacts/ (ignored by git) so a person can look at them.
@@ -40,7 +40,9 @@ def chromium() -> Iterator[object]:
 
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 

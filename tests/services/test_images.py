@@ -31,7 +31,13 @@ def test_upload_stores_original_under_content_hash_and_queues_processing(app):
     digest = hashlib.sha256(data).hexdigest()
     assert created and image.original_key == f"originals/{digest[:2]}/{digest}.jpg"
     assert (image.kind, image.status, image.width, image.height, image.format, image.bytes) == (
-        ImageKind.AVATAR, ImageStatus.UPLOADED, 600, 600, "jpeg", len(data))
+        ImageKind.AVATAR,
+        ImageStatus.UPLOADED,
+        600,
+        600,
+        "jpeg",
+        len(data),
+    )
     assert image.is_current  # the first avatar is the one in use
     storage = app.extensions["storage"]
     assert storage.get(image.original_key) == data
@@ -135,8 +141,12 @@ def test_save_crop_validates_and_queues_a_new_revision(app):
     db.session.commit()
     app.extensions["jobs"].queue(process_image.queue_name).empty()
 
-    for bad in ({"box": {"x": 5000, "y": 0, "w": 10, "h": 10}}, {"box": "nope"},
-                {"rotate": 45}, {"overrides": {"x_avatar": [0, 0, 10, 10]}}):
+    for bad in (
+        {"box": {"x": 5000, "y": 0, "w": 10, "h": 10}},
+        {"box": "nope"},
+        {"rotate": 45},
+        {"overrides": {"x_avatar": [0, 0, 10, 10]}},
+    ):
         with pytest.raises(DomainError) as caught:
             images.save_crop(image, bad)
         assert caught.value.status == 422, bad

@@ -122,8 +122,12 @@ def test_storage_outage_fails_the_image_and_keeps_the_job_for_retry(app, run_job
     working = app.extensions["storage"]
     # the same S3 server, but a bucket that is not there: every call errors like an outage
     app.extensions["storage"] = S3Storage(
-        "lk-missing-bucket", endpoint_url=s3_server.endpoint_url, region=s3_server.region,
-        access_key_id=s3_server.access_key_id, secret_access_key=s3_server.secret_access_key)
+        "lk-missing-bucket",
+        endpoint_url=s3_server.endpoint_url,
+        region=s3_server.region,
+        access_key_id=s3_server.access_key_id,
+        secret_access_key=s3_server.secret_access_key,
+    )
     try:
         assert run_jobs() == 1
     finally:

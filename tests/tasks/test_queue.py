@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -49,11 +48,17 @@ def test_in_process_rq_worker_runs_queued_job(app, run_jobs):
 
 def test_real_worker_process_runs_a_job_end_to_end(app, worker_env):
     process = subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=worker_env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "worker.py"],
+        cwd=ROOT,
+        env=worker_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
-        result = CliRunner().invoke(app.cli, ["worker", "ping", "--timeout", "30"], catch_exceptions=False)
+        result = CliRunner().invoke(
+            app.cli, ["worker", "ping", "--timeout", "30"], catch_exceptions=False
+        )
         assert result.exit_code == 0, result.output
         assert "'database': 'ok'" in result.output
     finally:

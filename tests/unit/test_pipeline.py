@@ -1,6 +1,7 @@
 """The pure image pipeline: format sniffing, validation, crops, colour, metadata, size caps."""
 
 import contextlib
+import dataclasses
 import functools
 import io
 import math
@@ -19,6 +20,7 @@ from tests.unit import images as gen
 AVATARS, BANNERS = presets.for_kind("avatar"), presets.for_kind("banner")
 X_AVATAR = presets.get("x_avatar")  # JPEG, PNG allowed
 BSKY_AVATAR = presets.get("bluesky_avatar")  # JPEG only
+BSKY_BANNER = presets.get("bluesky_banner")  # falls back to 1500x500 when over its cap
 DISCORD_AVATAR = presets.get("manual_discord_avatar")  # PNG only
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "white": (255, 255, 255)}
 
@@ -46,10 +48,11 @@ def corners(img: Image.Image) -> tuple[str, str, str, str]:
 def assert_fits(variants: list[pipeline.Variant], expected: tuple[presets.Preset, ...]) -> None:
     assert [v.preset_key for v in variants] == [p.key for p in expected]
     for v, p in zip(variants, expected, strict=True):
-        assert (v.width, v.height) == (p.width, p.height), p.key
+        sizes = {(p.width, p.height), p.fallback} if p.fallback else {(p.width, p.height)}
+        assert (v.width, v.height) in sizes, p.key
         assert len(v.data) <= p.max_bytes, p.key
         assert v.format in p.formats and v.mime == pipeline.MIME[v.format]
-        assert opened(v).size == (p.width, p.height)
+        assert opened(v).size == (v.width, v.height)
 
 
 def heif(img: Image.Image, **params) -> bytes:
@@ -339,11 +342,22 @@ def test_noise_forces_quality_steps_yet_stays_under_every_cap():
     banner_noise = gen.jpeg(gen.noise(3000, 1000), quality=95)
     variants = make_variants(banner_noise, Crop(), BANNERS)
     assert_fits(variants, BANNERS)
-    bsky = next(v for v in variants if v.preset_key == "bluesky_banner")
+    # without its fallback size, the Bluesky banner keeps 3000x1000 and gives up quality instead
+    full_size_only = dataclasses.replace(BSKY_BANNER, fallback=None)
+    [bsky] = make_variants(banner_noise, Crop(), [full_size_only])
     plain = gen.jpeg(opened(bsky).convert("RGB"), quality=pipeline.START_QUALITY)
-    assert len(plain) > presets.get("bluesky_banner").max_bytes  # the first try was over the cap
+    assert len(plain) > BSKY_BANNER.max_bytes  # the first try was over the cap
+    assert (bsky.width, bsky.height) == (3000, 1000) and len(bsky.data) <= BSKY_BANNER.max_bytes
     avatar_noise = gen.png(gen.noise(1100, 1100))
     assert_fits(make_variants(avatar_noise, Crop(), AVATARS), AVATARS)
+
+
+def test_bluesky_banner_falls_back_to_1500x500_only_when_full_size_will_not_fit(photo_jpeg):
+    [noisy] = make_variants(gen.jpeg(gen.noise(3000, 1000), quality=95), Crop(), [BSKY_BANNER])
+    assert (noisy.width, noisy.height) == (1500, 500) == opened(noisy).size
+    assert len(noisy.data) <= BSKY_BANNER.max_bytes
+    [photo] = make_variants(photo_jpeg, Crop(Box(0, 500, 3300, 1100)), [BSKY_BANNER])
+    assert (photo.width, photo.height) == (3000, 1000)
 
 
 def test_a_preset_that_may_shrink_shrinks_instead_of_losing_quality():

@@ -23,10 +23,20 @@ def auth(make_user):
     return bearer(make_user(email="pat@example.com"))
 
 
-def post_image(client, auth, data: bytes, kind: str = "avatar", name: str = "a.jpg",
-               content_type: str = "image/jpeg"):
-    return client.post("/api/v1/images", headers=auth, content_type="multipart/form-data",
-                       data={"kind": kind, "file": (io.BytesIO(data), name, content_type)})
+def post_image(
+    client,
+    auth,
+    data: bytes,
+    kind: str = "avatar",
+    name: str = "a.jpg",
+    content_type: str = "image/jpeg",
+):
+    return client.post(
+        "/api/v1/images",
+        headers=auth,
+        content_type="multipart/form-data",
+        data={"kind": kind, "file": (io.BytesIO(data), name, content_type)},
+    )
 
 
 def count() -> int:
@@ -48,7 +58,11 @@ def test_upload_is_202_then_the_image_reports_its_variants(client, auth, run_job
     image = client.get(f"/api/v1/images/{body['id']}", headers=auth).get_json()
     assert set(image) == {"id", "kind", "status", "width", "height", "error", "variants"}
     assert (image["status"], image["width"], image["height"], image["error"]) == (
-        "ready", 1800, 700, None)
+        "ready",
+        1800,
+        700,
+        None,
+    )
     by_preset = {v["preset"]: v for v in image["variants"]}
     assert set(by_preset) == {p.key for p in presets.for_kind("banner")}
     x = by_preset["x_banner"]
@@ -78,8 +92,9 @@ def test_bad_files_are_4xx_json_with_a_reason_and_store_nothing(client, auth, na
 
 
 def test_missing_fields_and_oversize_requests_are_4xx_json(client, auth, monkeypatch):
-    no_kind = client.post("/api/v1/images", headers=auth,
-                          data={"file": (io.BytesIO(avatar_jpeg()), "a.jpg")})
+    no_kind = client.post(
+        "/api/v1/images", headers=auth, data={"file": (io.BytesIO(avatar_jpeg()), "a.jpg")}
+    )
     assert no_kind.status_code == 400 and "avatar or a banner" in no_kind.get_json()["error"]
     no_file = client.post("/api/v1/images", headers=auth, data={"kind": "avatar"})
     assert no_file.status_code == 400 and "Choose an image file" in no_file.get_json()["error"]
@@ -110,8 +125,17 @@ def test_another_users_image_is_404_and_delete_is_204(client, auth, make_user, r
 def test_presets_list_matches_the_pipeline(client, auth):
     body = client.get("/api/v1/presets", headers=auth).get_json()
     assert len(body) == len(presets.PRESETS)
-    assert all(set(p) == {"key", "kind", "platform", "width", "height", "max_bytes", "formats"}
-               for p in body)
+    assert all(
+        set(p) == {"key", "kind", "platform", "width", "height", "max_bytes", "formats"}
+        for p in body
+    )
     x = next(p for p in body if p["key"] == "x_avatar")
-    assert x == {"key": "x_avatar", "kind": "avatar", "platform": "x", "width": 400,
-                 "height": 400, "max_bytes": 690_000, "formats": ["jpeg", "png"]}
+    assert x == {
+        "key": "x_avatar",
+        "kind": "avatar",
+        "platform": "x",
+        "width": 400,
+        "height": 400,
+        "max_bytes": 690_000,
+        "formats": ["jpeg", "png"],
+    }

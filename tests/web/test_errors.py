@@ -82,6 +82,7 @@ def test_domain_error_is_a_full_page_without_htmx(failing_app):
 
 def test_too_large_upload_is_413_saying_the_limit(failing_app):
     client = failing_app.test_client()
+
     def big_file():
         return {"file": (io.BytesIO(b"x" * 4096), "photo.jpg")}
 

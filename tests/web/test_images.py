@@ -22,11 +22,23 @@ def pat(make_user, login):
     return user
 
 
-def upload(client, data: bytes, kind: str = "avatar", name: str = "me.jpg", htmx: bool = True,
-           content_type: str = "image/jpeg", **kwargs):
+def upload(
+    client,
+    data: bytes,
+    kind: str = "avatar",
+    name: str = "me.jpg",
+    htmx: bool = True,
+    content_type: str = "image/jpeg",
+    **kwargs,
+):
     form = {"kind": kind, "file": (io.BytesIO(data), name, content_type)}
-    return client.post("/images", data=form, headers=HX if htmx else {},
-                       content_type="multipart/form-data", **kwargs)
+    return client.post(
+        "/images",
+        data=form,
+        headers=HX if htmx else {},
+        content_type="multipart/form-data",
+        **kwargs,
+    )
 
 
 def count() -> int:
@@ -172,7 +184,8 @@ def test_download_is_an_attachment_for_the_owner_only(client, pat, make_user, ru
     response = client.get(f"/images/{image.id}/download/x_avatar")
     assert response.status_code == 200 and response.mimetype == variant.mime
     assert response.headers["Content-Disposition"] == (
-        'attachment; filename="linkarooie-avatar-x_avatar.jpg"')
+        'attachment; filename="linkarooie-avatar-x_avatar.jpg"'
+    )
     assert response.data == client.application.extensions["storage"].get(variant.storage_key)
     assert client.get(f"/images/{image.id}/download/nope").status_code == 404
 
@@ -187,9 +200,14 @@ def test_other_peoples_images_are_404_everywhere(client, pat, make_user, run_job
     signed_in = client.post("/sign-in", data=sam)
     assert signed_in.status_code == 302
     base = f"/images/{image.id}"
-    for method, url in [("get", f"{base}/card"), ("get", f"{base}/crop"), ("post", f"{base}/crop"),
-                        ("post", f"{base}/current"), ("post", f"{base}/delete"),
-                        ("get", f"{base}/download/x_avatar")]:
+    for method, url in [
+        ("get", f"{base}/card"),
+        ("get", f"{base}/crop"),
+        ("post", f"{base}/crop"),
+        ("post", f"{base}/current"),
+        ("post", f"{base}/delete"),
+        ("get", f"{base}/download/x_avatar"),
+    ]:
         assert getattr(client, method)(url).status_code == 404, url
     assert "No avatars yet" in client.get("/images").get_data(as_text=True)
     assert count() == 1 and only_image().status is ImageStatus.READY

@@ -48,7 +48,11 @@ def test_crop_page_gives_the_editor_its_presets_and_the_upright_copy(client, pat
     assert [p["key"] for p in shown] == banner_keys
     x = next(p for p in shown if p["key"] == "x_banner")
     assert (x["width"], x["height"], x["safe_zone"], x["avatar_overlap"]) == (
-        1500, 500, [1500, 380], [40, 333, 334])
+        1500,
+        500,
+        [1500, 380],
+        [40, 333, 334],
+    )
     for key in banner_keys:  # one preview per platform, each with its own adjust button
         assert f'data-preset="{key}"' in page
     assert page.count('data-action="adjust"') == len(banner_keys)
@@ -70,8 +74,11 @@ def test_avatar_page_has_zoom_rotate_and_masked_previews(client, pat, run_jobs):
 def test_saving_a_crop_reprocesses_and_the_partial_polls_until_ready(client, pat, run_jobs):
     image_id = uploaded(client, run_jobs, "banner", banner_jpeg())
     old = {v.preset_key: v.storage_key for v in db.session.get(Image, image_id).variants}
-    crop = {"box": {"x": 600, "y": 100, "w": 600, "h": 300}, "rotate": 0,
-            "overrides": {"youtube_banner": {"x": 0, "y": 0, "w": 1244.44, "h": 700}}}
+    crop = {
+        "box": {"x": 600, "y": 100, "w": 600, "h": 300},
+        "rotate": 0,
+        "overrides": {"youtube_banner": {"x": 0, "y": 0, "w": 1244.44, "h": 700}},
+    }
 
     response = client.post(f"/images/{image_id}/crop", data={"crop": json.dumps(crop)}, headers=HX)
     partial = response.get_data(as_text=True)
@@ -90,13 +97,16 @@ def test_saving_a_crop_reprocesses_and_the_partial_polls_until_ready(client, pat
     assert new.keys() == old.keys() and new["x_banner"] != old["x_banner"]
 
 
-@pytest.mark.parametrize("raw, reason", [
-    ("not json", "could not be read"),
-    ('["a"]', "must be a JSON object"),
-    ('{"box": {"x": 5000, "y": 0, "w": 10, "h": 10}}', "outside the image"),
-    ('{"rotate": 45}', "multiple of 90"),
-    ('{"overrides": {"x_avatar": [0, 0, 10, 10]}}', "Unknown preset"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("not json", "could not be read"),
+        ('["a"]', "must be a JSON object"),
+        ('{"box": {"x": 5000, "y": 0, "w": 10, "h": 10}}', "outside the image"),
+        ('{"rotate": 45}', "multiple of 90"),
+        ('{"overrides": {"x_avatar": [0, 0, 10, 10]}}', "Unknown preset"),
+    ],
+)
 def test_bad_crops_are_422_with_a_reason(client, pat, run_jobs, raw, reason):
     image_id = uploaded(client, run_jobs, "banner", banner_jpeg())
     response = client.post(f"/images/{image_id}/crop", data={"crop": raw}, headers=HX)

@@ -28,8 +28,14 @@ def _image_json(image: Image) -> dict[str, Any]:
         "height": image.height,
         "error": image.error,
         "variants": [
-            {"preset": v.preset_key, "width": v.width, "height": v.height, "bytes": v.bytes,
-             "format": v.format, "url": url(v.storage_key)}
+            {
+                "preset": v.preset_key,
+                "width": v.width,
+                "height": v.height,
+                "bytes": v.bytes,
+                "format": v.format,
+                "url": url(v.storage_key),
+            }
             for v in image.variants
         ],
     }

@@ -37,8 +37,11 @@ def read_crop(raw: str | None) -> dict[str, Any]:
     try:
         value = json.loads(raw or "")
     except ValueError:
-        raise DomainError("The crop could not be read. Reload the page and try again.",
-                          status=422, code="invalid_crop") from None
+        raise DomainError(
+            "The crop could not be read. Reload the page and try again.",
+            status=422,
+            code="invalid_crop",
+        ) from None
     if not isinstance(value, dict):
         raise DomainError("The crop must be a JSON object.", status=422, code="invalid_crop")
     return value

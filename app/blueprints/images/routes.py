@@ -60,8 +60,9 @@ def _library(kind: ImageKind) -> list[Image]:
 
 
 def _card(image: Image, status: int = 200) -> Response:
-    response = make_response(render_template("images/partials/card.html", image=image,
-                                             thumbs=THUMBS), status)
+    response = make_response(
+        render_template("images/partials/card.html", image=image, thumbs=THUMBS), status
+    )
     response.vary.add("HX-Request")
     return response
 
@@ -71,8 +72,11 @@ def _card(image: Image, status: int = 200) -> Response:
 def index() -> str:
     kind = request.args.get("kind", "avatar")
     return render_template(
-        "images/index.html", avatars=_library(ImageKind.AVATAR), banners=_library(ImageKind.BANNER),
-        thumbs=THUMBS, upload_kind=kind if kind in ("avatar", "banner") else "avatar",
+        "images/index.html",
+        avatars=_library(ImageKind.AVATAR),
+        banners=_library(ImageKind.BANNER),
+        thumbs=THUMBS,
+        upload_kind=kind if kind in ("avatar", "banner") else "avatar",
         max_mb=(current_app.config["MAX_CONTENT_LENGTH"] or 0) // (1024 * 1024),
     )
 
@@ -85,8 +89,12 @@ def upload() -> Response:
     db.session.commit()  # the route owns the transaction; the processing job is queued now
     if is_htmx():
         return _card(image, 201 if created else 200)
-    flash("Uploaded. Your image is being prepared for every platform." if created
-          else "You had already uploaded that image; here it is.", "success")
+    flash(
+        "Uploaded. Your image is being prepared for every platform."
+        if created
+        else "You had already uploaded that image; here it is.",
+        "success",
+    )
     return redirect(url_for("images.index", kind=image.kind.value), 303)
 
 
@@ -113,7 +121,8 @@ def crop(image_id: int) -> Response:
 def _crop_context(image: Image) -> dict[str, Any]:
     shown = [p for p in images.presets_for(image) if p.platform != "linkarooie"]
     avatar = db.session.scalar(
-        Image.owned_by(current_user.id, ImageKind.AVATAR).where(Image.is_current.is_(True)))
+        Image.owned_by(current_user.id, ImageKind.AVATAR).where(Image.is_current.is_(True))
+    )
     avatar_thumb = avatar.variant(THUMBS[ImageKind.AVATAR]) if avatar else None
     ready = image.status is ImageStatus.READY
     return {
@@ -121,7 +130,8 @@ def _crop_context(image: Image) -> dict[str, Any]:
         "presets": shown,
         "presets_json": [presets.as_dict(p) for p in shown],
         "variants_json": {v.preset_key: media_url(v.storage_key) for v in image.variants}
-        if ready else {},
+        if ready
+        else {},
         "avatar_url": media_url(avatar_thumb.storage_key) if avatar_thumb else "",
         "thumbs": THUMBS,
     }
@@ -133,9 +143,14 @@ def set_current(image_id: int) -> Response:
     image = images.set_current(_owned(image_id))
     db.session.commit()
     if is_htmx():  # two cards change (the old current one too): send the whole grid
-        return make_response(render_template(
-            "images/partials/grid.html", kind=image.kind, images=_library(image.kind),
-            thumbs=THUMBS))
+        return make_response(
+            render_template(
+                "images/partials/grid.html",
+                kind=image.kind,
+                images=_library(image.kind),
+                thumbs=THUMBS,
+            )
+        )
     flash(f"That is now your {image.kind}.", "success")
     return redirect(url_for("images.index", kind=image.kind.value), 303)
 
@@ -168,7 +183,8 @@ def download(image_id: int, preset_key: str) -> Response:
     response = make_response(data)
     response.headers["Content-Type"] = variant.mime
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="linkarooie-{image.kind}-{variant.preset_key}.{ext}"')
+        f'attachment; filename="linkarooie-{image.kind}-{variant.preset_key}.{ext}"'
+    )
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
