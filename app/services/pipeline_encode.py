@@ -130,13 +130,17 @@ def encode(
     data = memo.get(fmt) or memo.setdefault(fmt, _lossy(img, fmt, START_QUALITY))
     if len(data) <= cap:
         return data, fmt, img
+
+    def squeezed(quality: int) -> bytes:
+        return _lossy(img, fmt, quality, True)  # `img` as it is when called: after any fallback
+
     good = (START_QUALITY, *QUALITY_STEPS)
-    found = _highest_fitting(lambda q: _lossy(img, fmt, q, True), good, cap)
+    found = _highest_fitting(squeezed, good, cap)
     if found is None and preset.fallback:  # the platform's smaller size before a blurry file
         img = img.resize(preset.fallback, LANCZOS)
-        found = _highest_fitting(lambda q: _lossy(img, fmt, q, True), good, cap)
+        found = _highest_fitting(squeezed, good, cap)
     if found is None and preset.fixed:
-        found = _highest_fitting(lambda q: _lossy(img, fmt, q, True), QUALITY_FLOOR, cap)
+        found = _highest_fitting(squeezed, QUALITY_FLOOR, cap)
     while found is None and not preset.fixed and min(img.size) > 16:
         img = img.resize((img.width * 9 // 10, img.height * 9 // 10), LANCZOS)
         data = _lossy(img, fmt, QUALITY_STEPS[-1], True)
