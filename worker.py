@@ -4,7 +4,7 @@ from rq.worker import HerokuWorker
 
 from app import create_app
 from app.extensions import db
-from app.tasks import RQBackend
+from app.jobs import RQBackend
 
 
 class AppWorker(HerokuWorker):

@@ -59,9 +59,9 @@ def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (every table registered before migrate/autogenerate)
     from app.blueprints.oauth.providers import register_providers
     from app.extensions import csrf, db, limiter, login_manager, migrate, oauth
+    from app.infra.storage import storage_from_config
+    from app.jobs import init_jobs
     from app.security import load_user
-    from app.services.storage import storage_from_config
-    from app.tasks import init_jobs
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))

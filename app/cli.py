@@ -6,7 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from app.tasks import RQBackend
+from app.jobs import RQBackend
 
 worker_cli = AppGroup("worker", help="Background worker tools.")
 
@@ -69,7 +69,7 @@ def images_reprocess_command(image_ids: tuple[int, ...], failed: bool, everythin
 
     from app.extensions import db
     from app.models.image import Image, ImageStatus
-    from app.services import images
+    from app.services.images import library
 
     query = select(Image).order_by(Image.id)
     if image_ids:
@@ -82,7 +82,7 @@ def images_reprocess_command(image_ids: tuple[int, ...], failed: bool, everythin
     if missing := sorted(set(image_ids) - {image.id for image in found}):
         raise click.ClickException(f"no image with id {', '.join(map(str, missing))}")
     for image in found:
-        images.reprocess(image)
+        library.reprocess(image)
     db.session.commit()
     click.echo(f"queued {len(found)} image(s) for processing")
 
@@ -105,8 +105,8 @@ tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
 def users_create_command(email: str, password: str, name: str, admin: bool) -> None:
     """Create a verified account (operators vouch for the address, so no email is sent)."""
     from app.extensions import db
+    from app.services.accounts.users import create_user
     from app.services.exceptions import DomainError
-    from app.services.users import create_user
 
     try:
         user = create_user(
@@ -125,7 +125,7 @@ def tokens_create_command(email: str, name: str) -> None:
     """Create an API token for EMAIL; the token alone is printed on the last line."""
     from app.extensions import db
     from app.models import User
-    from app.services.api_tokens import create_token
+    from app.services.accounts.api_tokens import create_token
     from app.services.exceptions import DomainError
 
     user = db.session.scalar(User.by_email(email))

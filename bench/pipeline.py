@@ -1,4 +1,4 @@
-"""Benchmark app.services.pipeline.make_variants against a naive Pillow version, pyvips and a floor.
+"""Benchmark app.services.images.pipeline.make_variants against a naive Pillow version, pyvips and a floor.
 
 Run: .venv/bin/python bench/pipeline.py [--reps N]
 Every preset of both kinds runs on each photo: the avatar presets on a centred square, the banner
@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from PIL import Image, ImageOps  # noqa: E402
 
 from app.services import presets as presets_mod  # noqa: E402
-from app.services.pipeline import (  # noqa: E402
+from app.services.images.encode import choose_format  # noqa: E402
+from app.services.images.pipeline import (  # noqa: E402
     START_QUALITY,
     THREADS,
     Box,
@@ -36,7 +37,6 @@ from app.services.pipeline import (  # noqa: E402
     crop_box_for,
     make_variants,
 )
-from app.services.pipeline_encode import choose_format  # noqa: E402
 from tests.unit import images  # noqa: E402
 
 try:

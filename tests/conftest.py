@@ -24,7 +24,7 @@ from sqlalchemy import text
 from app import create_app
 from app.config import Config
 from app.extensions import db
-from app.services.storage import LocalStorage
+from app.infra.storage import LocalStorage
 
 pytest_plugins = [
     "tests.peers.seaweed",
@@ -232,7 +232,7 @@ DEFAULT_PASSWORD = "correct horse battery"
 @pytest.fixture
 def make_user(app: Flask):
     """Create and commit a user: make_user(email=, password=, name=, verified=, admin=)."""
-    from app.services.users import create_user
+    from app.services.accounts.users import create_user
 
     def make(
         email: str = "alice@example.com",

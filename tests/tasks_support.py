@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from app.extensions import db
+from app.jobs import DEFAULT, job
 from app.models import User
-from app.tasks import DEFAULT, job
 
 
 @job(DEFAULT)

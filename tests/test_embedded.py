@@ -66,8 +66,8 @@ def test_fresh_instance_migrates_and_serves_with_no_configuration(tmp_path):
 def test_in_process_worker_runs_jobs_after_commit(tmp_path, app_config):
     from app import create_app
     from app.extensions import db
+    from app.jobs import InProcessBackend, enqueue_on_commit
     from app.models import User
-    from app.tasks import InProcessBackend, enqueue_on_commit
     from tests.conftest import make_test_config
     from tests.tasks_support import record_email_seen
 

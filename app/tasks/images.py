@@ -8,10 +8,10 @@ import time
 from flask import current_app
 
 from app.extensions import db
+from app.jobs import IMAGES, job
 from app.models.image import Image, ImageStatus
-from app.services import images
 from app.services.exceptions import DomainError
-from app.tasks import IMAGES, job
+from app.services.images import library
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def process_image(image_id: int) -> None:
 
     started = time.perf_counter()
     try:
-        variants, editor = images.render(image, max_pixels=current_app.config["MAX_IMAGE_PIXELS"])
+        variants, editor = library.render(image, max_pixels=current_app.config["MAX_IMAGE_PIXELS"])
     except Exception as exc:
         _fail(image_id, revision, exc)
         if not isinstance(exc, DomainError):
@@ -47,7 +47,7 @@ def process_image(image_id: int) -> None:
         if image is None or image.revision != revision:
             log.info("image %s changed while processing; its newer job finishes it", image_id)
         else:
-            images.record_variants(image, variants, editor)
+            library.record_variants(image, variants, editor)
             log.info(
                 "image %s processed: %d variants in %.2fs",
                 image_id,
@@ -66,5 +66,5 @@ def _fail(image_id: int, revision: int, exc: Exception) -> None:
         log.error("image %s failed to process", image_id, exc_info=exc)
     image = db.session.get(Image, image_id, with_for_update=True, populate_existing=True)
     if image is not None and image.revision == revision:  # a newer crop gets its own run
-        images.mark_failed(image, exc)
+        library.mark_failed(image, exc)
         db.session.commit()

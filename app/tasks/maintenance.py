@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from app.extensions import db
-from app.tasks import DEFAULT, RQBackend, job
+from app.jobs import DEFAULT, RQBackend, job
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,10 @@ def worker_ping() -> dict:
 
 def reconcile(stale_after: timedelta, now: datetime | None = None) -> dict[str, list[int]]:
     """Re-queue rows that wait for a job but have not moved for `stale_after`; commits."""
-    from app.services import images
+    from app.services.images import library
 
     cutoff = (now or datetime.now(UTC)) - stale_after
-    requeued = {"images": images.requeue_stale(cutoff)}
+    requeued = {"images": library.requeue_stale(cutoff)}
     db.session.commit()
     if any(requeued.values()):
         log.warning("reconciler re-queued stale work", extra={"event": "reconcile", **requeued})

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Image
-from app.services import pipeline, presets
+from app.services.images import pipeline, presets
 from tests.conftest import DEFAULT_PASSWORD
 from tests.unit import images as gen
 

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from app.extensions import db
 from app.models import OAuthIdentity
-from app.services import oauth_identities
+from app.services.accounts import oauth_identities
 from tests.conftest import DEFAULT_PASSWORD
 
 

@@ -22,7 +22,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.services.storage import S3Storage
+from app.infra.storage import S3Storage
 
 WEED = Path(sys.executable).parent / "weed"
 ACCESS_KEY_ID = "test-access-key"

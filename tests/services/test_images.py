@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Image, ImageKind, ImageStatus
-from app.services import images
 from app.services.exceptions import Conflict, DomainError, InvalidImage
+from app.services.images import library
 from app.tasks.images import process_image
 from tests.images import HOSTILE, HOSTILE_REASONS, add_user, avatar_jpeg, banner_jpeg, stored_keys
 
@@ -24,7 +24,7 @@ def _count() -> int:
 def test_upload_stores_original_under_content_hash_and_queues_processing(app):
     user = add_user()
     data = avatar_jpeg()
-    image, created = images.create_upload(user.id, "avatar", data, "me.jpg")
+    image, created = library.create_upload(user.id, "avatar", data, "me.jpg")
     assert _queued(app) == 0  # only once the row is committed
     db.session.commit()
 
@@ -48,14 +48,14 @@ def test_upload_stores_original_under_content_hash_and_queues_processing(app):
 def test_same_bytes_twice_gives_the_existing_image_and_one_object(app):
     pat, sam = add_user("pat@example.com"), add_user("sam@example.com")
     data = avatar_jpeg()
-    first, _ = images.create_upload(pat.id, "avatar", data)
+    first, _ = library.create_upload(pat.id, "avatar", data)
     db.session.commit()
-    again, created = images.create_upload(pat.id, "avatar", data)
+    again, created = library.create_upload(pat.id, "avatar", data)
     db.session.commit()
     assert not created and again.id == first.id and _count() == 1
 
-    other, created = images.create_upload(sam.id, "avatar", data)  # another person: own row
-    as_banner, _ = images.create_upload(pat.id, "banner", banner_jpeg())
+    other, created = library.create_upload(sam.id, "avatar", data)  # another person: own row
+    as_banner, _ = library.create_upload(pat.id, "banner", banner_jpeg())
     db.session.commit()
     assert created and other.id != first.id and other.original_key == first.original_key
     assert stored_keys(app) == {first.original_key, as_banner.original_key}
@@ -66,7 +66,7 @@ def test_invalid_uploads_raise_a_readable_reason_and_store_nothing(app, name):
     user = add_user()
     data, filename, _ = HOSTILE[name]
     with pytest.raises(InvalidImage, match=HOSTILE_REASONS[name]) as caught:
-        images.create_upload(user.id, "avatar", data, filename)
+        library.create_upload(user.id, "avatar", data, filename)
     assert 400 <= caught.value.status < 500
     db.session.rollback()
     assert _count() == 0 and stored_keys(app) == set() and _queued(app) == 0
@@ -75,11 +75,11 @@ def test_invalid_uploads_raise_a_readable_reason_and_store_nothing(app, name):
 def test_minimum_size_depends_on_the_kind(app):
     user = add_user()
     with pytest.raises(InvalidImage, match="at least 200×200"):
-        images.create_upload(user.id, "avatar", avatar_jpeg(150))
+        library.create_upload(user.id, "avatar", avatar_jpeg(150))
     with pytest.raises(InvalidImage, match="at least 1000 pixels wide"):
-        images.create_upload(user.id, "banner", avatar_jpeg(600))
+        library.create_upload(user.id, "banner", avatar_jpeg(600))
     with pytest.raises(DomainError, match="avatar or a banner") as caught:
-        images.create_upload(user.id, "wallpaper", avatar_jpeg())
+        library.create_upload(user.id, "wallpaper", avatar_jpeg())
     assert caught.value.status == 400
     assert stored_keys(app) == set()
 
@@ -88,56 +88,56 @@ def test_pixel_limit_comes_from_config(app, monkeypatch):
     user = add_user()
     monkeypatch.setitem(app.config, "MAX_IMAGE_PIXELS", 300_000)
     with pytest.raises(InvalidImage, match="0.3 million pixels"):
-        images.create_upload(user.id, "avatar", avatar_jpeg(600))
+        library.create_upload(user.id, "avatar", avatar_jpeg(600))
 
 
 def test_delete_keeps_objects_another_row_still_uses(app):
     pat, sam = add_user("pat@example.com"), add_user("sam@example.com")
     data = avatar_jpeg()
-    mine, _ = images.create_upload(pat.id, "avatar", data)
-    theirs, _ = images.create_upload(sam.id, "avatar", data)
+    mine, _ = library.create_upload(pat.id, "avatar", data)
+    theirs, _ = library.create_upload(sam.id, "avatar", data)
     db.session.commit()
     key = mine.original_key
 
-    images.delete_image(mine)
+    library.delete_image(mine)
     assert stored_keys(app) == {key}  # nothing goes before the commit
     db.session.commit()
     assert stored_keys(app) == {key}  # sam still uses it
-    images.delete_image(theirs)
+    library.delete_image(theirs)
     db.session.commit()
     assert stored_keys(app) == set() and _count() == 0
 
 
 def test_rolled_back_delete_keeps_the_file(app):
     user = add_user()
-    image, _ = images.create_upload(user.id, "avatar", avatar_jpeg())
+    image, _ = library.create_upload(user.id, "avatar", avatar_jpeg())
     db.session.commit()
-    images.delete_image(image)
+    library.delete_image(image)
     db.session.rollback()
     assert stored_keys(app) == {image.original_key} and _count() == 1
 
 
 def test_set_current_moves_the_pointer_within_one_kind(app):
     user = add_user()
-    first, _ = images.create_upload(user.id, "avatar", avatar_jpeg(seed=1))
-    second, _ = images.create_upload(user.id, "avatar", avatar_jpeg(seed=2))
-    banner, _ = images.create_upload(user.id, "banner", banner_jpeg())
+    first, _ = library.create_upload(user.id, "avatar", avatar_jpeg(seed=1))
+    second, _ = library.create_upload(user.id, "avatar", avatar_jpeg(seed=2))
+    banner, _ = library.create_upload(user.id, "banner", banner_jpeg())
     db.session.commit()
     assert first.is_current and not second.is_current and banner.is_current
 
-    images.set_current(second)
+    library.set_current(second)
     db.session.commit()
     db.session.expire_all()
     assert not first.is_current and second.is_current and banner.is_current
 
     second.status = ImageStatus.FAILED
     with pytest.raises(Conflict):
-        images.set_current(second)
+        library.set_current(second)
 
 
 def test_save_crop_validates_and_queues_a_new_revision(app):
     user = add_user()
-    image, _ = images.create_upload(user.id, "banner", banner_jpeg())
+    image, _ = library.create_upload(user.id, "banner", banner_jpeg())
     db.session.commit()
     app.extensions["jobs"].queue(process_image.queue_name).empty()
 
@@ -148,12 +148,12 @@ def test_save_crop_validates_and_queues_a_new_revision(app):
         {"overrides": {"x_avatar": [0, 0, 10, 10]}},
     ):
         with pytest.raises(DomainError) as caught:
-            images.save_crop(image, bad)
+            library.save_crop(image, bad)
         assert caught.value.status == 422, bad
     db.session.rollback()
 
     crop = {"box": [100, 50, 900, 400], "overrides": {"youtube_banner": [0, 0, 1600, 900]}}
-    images.save_crop(image, crop)
+    library.save_crop(image, crop)
     db.session.commit()
     assert image.revision == 2 and image.status is ImageStatus.UPLOADED
     assert image.crop["box"] == {"x": 100, "y": 50, "w": 900, "h": 400}

@@ -3,8 +3,8 @@
 import pytest
 from argon2 import PasswordHasher
 
-from app.services import passwords
-from app.services.passwords import WeakPassword
+from app.services.accounts import passwords
+from app.services.accounts.passwords import WeakPassword
 
 
 def test_hashes_are_argon2id_and_verify():

@@ -7,8 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
-from app.services.exceptions import NotFound
-from app.services.storage import (
+from app.infra.storage import (
     IMMUTABLE_CACHE_CONTROL,
     InvalidStorageKey,
     LocalStorage,
@@ -19,6 +18,7 @@ from app.services.storage import (
     content_hashed_key,
     storage_from_config,
 )
+from app.services.exceptions import NotFound
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 

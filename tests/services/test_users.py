@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditLog, Role, User
-from app.services import audit, users
+from app.services.accounts import audit, users
+from app.services.accounts.passwords import WeakPassword
 from app.services.exceptions import Conflict
-from app.services.passwords import WeakPassword
 
 
 def test_create_user_normalises_and_refuses_duplicates(app):
@@ -49,7 +49,7 @@ def test_authenticate_audits_failures_with_a_hashed_ip(app, make_user):
 
 def test_embedded_default_writes_mail_to_instance_folder(app, tmp_path, monkeypatch):
     """No MAIL_SERVER: the message lands in instance/mail/*.eml (here a temp instance path)."""
-    from app.services import mail
+    from app.infra import mail
 
     monkeypatch.setattr(app, "instance_path", str(tmp_path))
     assert not app.config.get("MAIL_SERVER")

@@ -6,9 +6,9 @@ from PIL import Image as PILImage
 from rq.registry import FailedJobRegistry
 
 from app.extensions import db
+from app.infra.storage import S3Storage, content_hashed_key
 from app.models import Image, ImageStatus
-from app.services import images, pipeline, presets
-from app.services.storage import S3Storage, content_hashed_key
+from app.services.images import library, pipeline, presets
 from app.tasks.images import process_image
 from tests.images import add_user, avatar_jpeg, banner_jpeg, stored_keys
 from tests.unit import images as gen
@@ -16,7 +16,7 @@ from tests.unit import images as gen
 
 def _upload(kind: str, data: bytes, email: str = "pat@example.com") -> Image:
     user = add_user(email)
-    image, _ = images.create_upload(user.id, kind, data)
+    image, _ = library.create_upload(user.id, kind, data)
     db.session.commit()
     return image
 
@@ -69,7 +69,7 @@ def test_new_crop_replaces_variants_and_deletes_orphaned_files(app, run_jobs):
     old = {v.preset_key: v.storage_key for v in _reload(image_id).variants}
     assert old == {v.preset_key: v.storage_key for v in _reload(twin_id).variants}  # shared
 
-    images.save_crop(_reload(image_id), {"box": [0, 0, 400, 400], "rotate": 90})
+    library.save_crop(_reload(image_id), {"box": [0, 0, 400, 400], "rotate": 90})
     db.session.commit()
     assert _reload(image_id).status is ImageStatus.UPLOADED
     assert run_jobs() == 1
@@ -81,7 +81,7 @@ def test_new_crop_replaces_variants_and_deletes_orphaned_files(app, run_jobs):
     keys = stored_keys(app)
     assert set(new.values()) <= keys and set(old.values()) <= keys  # sam still uses the old ones
 
-    images.delete_image(_reload(twin_id))
+    library.delete_image(_reload(twin_id))
     db.session.commit()
     keys = stored_keys(app)
     assert set(old.values()).isdisjoint(keys) and set(new.values()) <= keys
@@ -135,14 +135,14 @@ def test_storage_outage_fails_the_image_and_keeps_the_job_for_retry(app, run_job
 
     failed = _reload(image_id)
     assert failed.status is ImageStatus.FAILED
-    assert failed.error == images.PROCESSING_FAILED  # readable, no traceback
+    assert failed.error == library.PROCESSING_FAILED  # readable, no traceback
     queue = app.extensions["jobs"].queue("images")
     assert FailedJobRegistry(queue=queue).count == 1  # kept for the admin's retry button
 
 
 def test_deleted_image_is_skipped(app, run_jobs):
     image = _upload("avatar", avatar_jpeg())
-    images.delete_image(image)
+    library.delete_image(image)
     db.session.commit()
     assert run_jobs() == 1  # the queued job runs and finds nothing to do
     assert stored_keys(app) == set()
@@ -163,7 +163,7 @@ class CropSavedMidway:
         if not self.saved:
             self.saved = True
             with self.app.app_context():  # its own session and transaction
-                images.save_crop(db.session.get(Image, self.image_id), self.crop)
+                library.save_crop(db.session.get(Image, self.image_id), self.crop)
                 db.session.commit()
         return self.inner.get(key)
 

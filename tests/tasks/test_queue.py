@@ -7,8 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from app.extensions import db
+from app.jobs import enqueue_on_commit
 from app.models import User
-from app.tasks import enqueue_on_commit
 from app.tasks.maintenance import worker_ping
 
 ROOT = Path(__file__).resolve().parents[2]

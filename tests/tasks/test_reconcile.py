@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from app.extensions import db
 from app.models import Image, ImageStatus
-from app.services import images
+from app.services.images import library
 from app.tasks.images import process_image
 from app.tasks.maintenance import Reconciler, reconcile
 from tests.images import add_user, avatar_jpeg
@@ -19,7 +19,7 @@ def _queue(app):
 
 
 def _upload_and_lose_the_job(app) -> int:
-    image, _ = images.create_upload(add_user().id, "avatar", avatar_jpeg())
+    image, _ = library.create_upload(add_user().id, "avatar", avatar_jpeg())
     db.session.commit()
     _queue(app).empty()  # as if Redis had been flushed
     return image.id

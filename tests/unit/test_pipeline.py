@@ -12,9 +12,9 @@ import time
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageStat
 
-from app.services import pipeline, pipeline_encode, pipeline_resize, presets
 from app.services.exceptions import InvalidImage, UnsupportedImageFormat
-from app.services.pipeline import Box, Crop, crop_box_for, inspect, make_variants
+from app.services.images import encode, pipeline, presets, resize
+from app.services.images.pipeline import Box, Crop, crop_box_for, inspect, make_variants
 from tests.unit import images as gen
 
 AVATARS, BANNERS = presets.for_kind("avatar"), presets.for_kind("banner")
@@ -604,7 +604,7 @@ def test_the_plan_derives_outputs_from_larger_ones_with_at_most_one_near_1x_pass
         for p in wanted:
             b = crop_box_for(p, crop, *size)
             boxes[p.key] = (b.x / 2, b.y / 2, (b.x + b.w) / 2, (b.y + b.h) / 2)
-        steps = pipeline_resize.plan(
+        steps = resize.plan(
             [(p, boxes[p.key], "RGB") for p in wanted], (size[0] // 2, size[1] // 2)
         )
         assert sorted(p.key for s in steps for p in s.presets) == sorted(p.key for p in wanted)
@@ -624,14 +624,14 @@ def test_the_plan_derives_outputs_from_larger_ones_with_at_most_one_near_1x_pass
 
 
 def test_a_failure_on_a_worker_thread_surfaces_as_invalid_image(photo_jpeg, monkeypatch):
-    real = pipeline_resize.encode
+    real = resize.encode
 
     def broken(img, fmt, preset, memo):
         if preset.key == "manual_discord_banner":
             raise OSError("encoder exploded")
         return real(img, fmt, preset, memo)
 
-    monkeypatch.setattr(pipeline_resize, "encode", broken)
+    monkeypatch.setattr(resize, "encode", broken)
     with pytest.raises(InvalidImage):
         make_variants(photo_jpeg, Crop(), BANNERS, threads=2)
 
@@ -648,16 +648,16 @@ def test_jpeg_through_an_in_memory_file_is_byte_identical():
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85)
     for _ in range(3):  # the in-memory files are reused
-        assert pipeline_encode.save(img, "JPEG", quality=85) == buf.getvalue()
+        assert encode.save(img, "JPEG", quality=85) == buf.getvalue()
     small = gen.photo(40, 30)
-    assert pipeline_encode.save(small, "JPEG", quality=85) == gen.jpeg(small, quality=85)
+    assert encode.save(small, "JPEG", quality=85) == gen.jpeg(small, quality=85)
 
 
 def test_jpeg_encoding_falls_back_to_bytesio_without_in_memory_files(monkeypatch):
     def no_memfd(*args):
         raise OSError(24, "Too many open files")
 
-    pipeline_encode._forget_spares()  # what a forked child does
-    monkeypatch.setattr(pipeline_encode.os, "memfd_create", no_memfd)
+    encode._forget_spares()  # what a forked child does
+    monkeypatch.setattr(encode.os, "memfd_create", no_memfd)
     img = gen.photo(64, 48)
-    assert pipeline_encode.save(img, "JPEG", quality=85) == gen.jpeg(img, quality=85)
+    assert encode.save(img, "JPEG", quality=85) == gen.jpeg(img, quality=85)

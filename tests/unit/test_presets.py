@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from app.services import presets
 from app.services.exceptions import DomainError, NotFound
+from app.services.images import presets
 
 J, JP, PJ, P = ("jpeg",), ("jpeg", "png"), ("png", "jpeg"), ("png",)
 

@@ -25,7 +25,7 @@ from werkzeug.routing import Rule
 
 from app.extensions import db
 from app.models import User
-from app.services import api_tokens
+from app.services.accounts import api_tokens
 
 # Reachable without an account, or acting on a token/link/pending sign-in rather than an id.
 PUBLIC_ENDPOINTS = {

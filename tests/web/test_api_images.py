@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Image
-from app.services import api_tokens, presets
+from app.services.accounts import api_tokens
+from app.services.images import presets
 from tests.images import HOSTILE, HOSTILE_REASONS, avatar_jpeg, banner_jpeg, stored_keys
 
 

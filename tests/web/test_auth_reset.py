@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from app.extensions import db
 from app.models import User
-from app.services import tokens
+from app.services.accounts import tokens
 from tests.conftest import DEFAULT_PASSWORD
 
 NEW_PASSWORD = "velvet otter harmonica"
@@ -117,7 +117,7 @@ def test_reset_requests_are_throttled_with_retry_after(client, make_user, app):
 
 
 def test_reset_links_use_public_url_not_the_host_header(app, make_user, mail_sink, run_jobs):
-    from app.services import users
+    from app.services.accounts import users
 
     make_user()
     # A request whose Host header an attacker chose: the link must still point at PUBLIC_URL.

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Image, ImageStatus
-from app.services import presets
+from app.services.images import presets
 from tests.images import avatar_jpeg, banner_jpeg
 
 HX = {"HX-Request": "true"}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.services.storage import IMMUTABLE_CACHE_CONTROL, LocalStorage, content_hashed_key
+from app.infra.storage import IMMUTABLE_CACHE_CONTROL, LocalStorage, content_hashed_key
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 

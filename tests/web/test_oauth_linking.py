@@ -114,7 +114,7 @@ def test_matching_email_links_through_a_single_use_emailed_link(
 def test_emailed_link_expires_after_an_hour(client, google, make_user, monkeypatch):
     make_user(email="alice@example.com")
     google_sign_in(client)
-    from app.services import oauth_identities
+    from app.services.accounts import oauth_identities
 
     pending = identity("google", "alice-sub")
     real = TimestampSigner.get_timestamp

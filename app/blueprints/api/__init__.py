@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from app.extensions import csrf, db, limiter
 from app.models import User
-from app.services import api_tokens
+from app.services.accounts import api_tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)

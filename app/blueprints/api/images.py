@@ -15,7 +15,7 @@ from app.blueprints.images.forms import read_upload
 from app.extensions import db
 from app.models.image import Image
 from app.security import owned_or_404
-from app.services import images, presets
+from app.services.images import library, presets
 
 
 def _image_json(image: Image) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def _image_json(image: Image) -> dict[str, Any]:
 @bp.post("/images")
 def create_image() -> tuple[Response, int]:
     form = read_upload(request)
-    image, _ = images.create_upload(api_user().id, form.kind, form.data, form.filename)
+    image, _ = library.create_upload(api_user().id, form.kind, form.data, form.filename)
     db.session.commit()  # processing is queued now
     return jsonify(id=image.id, kind=image.kind.value, status=image.status.value), 202
 
@@ -62,7 +62,7 @@ def get_image(image_id: int) -> Response:
 
 @bp.delete("/images/<int:image_id>")
 def delete_image(image_id: int) -> tuple[str, int]:
-    images.delete_image(owned_or_404(Image, image_id, owner=api_user()))
+    library.delete_image(owned_or_404(Image, image_id, owner=api_user()))
     db.session.commit()  # stored files nothing else uses are deleted now
     return "", 204
 

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
-from app.services.passwords import MAX_LENGTH, MIN_LENGTH
+from app.services.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 
 EMAIL = [
     DataRequired("Enter your email address."),

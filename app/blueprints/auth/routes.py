@@ -11,11 +11,11 @@ from app.blueprints.auth.forms import ForgotForm, LoginForm, RegisterForm, Reset
 from app.blueprints.auth.session import end_session, start_session
 from app.extensions import db
 from app.security import safe_next
-from app.services import users
+from app.services.accounts import users
+from app.services.accounts.passwords import WeakPassword
+from app.services.accounts.tokens import ExpiredLink, InvalidLink
+from app.services.accounts.users import InvalidEmail
 from app.services.exceptions import Conflict
-from app.services.passwords import WeakPassword
-from app.services.tokens import ExpiredLink, InvalidLink
-from app.services.users import InvalidEmail
 
 # After signing in, people land on the first area that exists (features land one by one).
 HOME_ENDPOINTS = ("images.index", "platforms.index", "auth.settings")

@@ -6,7 +6,7 @@ from flask import current_app, request, session
 from flask_login import login_user, logout_user
 
 from app.models import User
-from app.services import audit
+from app.services.accounts import audit
 
 
 def start_session(user: User, remember: bool = False, *, method: str = "password") -> None:

@@ -19,10 +19,10 @@ from app.extensions import db
 from app.htmx import is_htmx, render
 from app.models import ApiToken
 from app.security import owned_or_404, safe_next
-from app.services import api_tokens, users
+from app.services.accounts import api_tokens, users
+from app.services.accounts.passwords import WeakPassword
+from app.services.accounts.users import InvalidEmail, WrongPassword
 from app.services.exceptions import Conflict, DomainError
-from app.services.passwords import WeakPassword
-from app.services.users import InvalidEmail, WrongPassword
 
 SECTIONS = ("profile", "email", "password", "tokens")
 

@@ -13,7 +13,7 @@ from flask import Request
 
 from app.models.image import ImageKind
 from app.services.exceptions import DomainError
-from app.services.images import parse_kind
+from app.services.images.library import parse_kind
 
 
 @dataclass(frozen=True)

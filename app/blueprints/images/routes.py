@@ -23,8 +23,8 @@ from app.extensions import db
 from app.htmx import is_htmx, render
 from app.models.image import Image, ImageKind, ImageStatus
 from app.security import owned_or_404
-from app.services import images, presets
 from app.services.exceptions import NotFound
+from app.services.images import library, presets
 
 THUMBS = {ImageKind.AVATAR: "thumb_avatar_256", ImageKind.BANNER: "thumb_banner_600"}
 
@@ -85,7 +85,7 @@ def index() -> str:
 @login_required
 def upload() -> Response:
     form = read_upload(request)
-    image, created = images.create_upload(current_user.id, form.kind, form.data, form.filename)
+    image, created = library.create_upload(current_user.id, form.kind, form.data, form.filename)
     db.session.commit()  # the route owns the transaction; the processing job is queued now
     if is_htmx():
         return _card(image, 201 if created else 200)
@@ -110,7 +110,7 @@ def card(image_id: int) -> Response:
 def crop(image_id: int) -> Response:
     image = _owned(image_id)
     if request.method == "POST":
-        images.save_crop(image, read_crop(request.form.get("crop")))
+        library.save_crop(image, read_crop(request.form.get("crop")))
         db.session.commit()
         if not is_htmx():
             flash("Crop saved. Your files are being made again.", "success")
@@ -119,7 +119,7 @@ def crop(image_id: int) -> Response:
 
 
 def _crop_context(image: Image) -> dict[str, Any]:
-    shown = [p for p in images.presets_for(image) if p.platform != "linkarooie"]
+    shown = [p for p in library.presets_for(image) if p.platform != "linkarooie"]
     avatar = db.session.scalar(
         Image.owned_by(current_user.id, ImageKind.AVATAR).where(Image.is_current.is_(True))
     )
@@ -140,7 +140,7 @@ def _crop_context(image: Image) -> dict[str, Any]:
 @bp.post("/images/<int:image_id>/current")
 @login_required
 def set_current(image_id: int) -> Response:
-    image = images.set_current(_owned(image_id))
+    image = library.set_current(_owned(image_id))
     db.session.commit()
     if is_htmx():  # two cards change (the old current one too): send the whole grid
         return make_response(
@@ -163,7 +163,7 @@ def delete(image_id: int) -> Response | str:
     if image.is_current and request.values.get("confirm") != "yes":
         return render_template("images/confirm_delete.html", image=image, thumbs=THUMBS)
     kind = image.kind
-    images.delete_image(image)
+    library.delete_image(image)
     db.session.commit()  # stored files that nothing else uses are deleted now
     if is_htmx():
         return make_response("", 200)  # the card swaps itself out
@@ -179,7 +179,7 @@ def download(image_id: int, preset_key: str) -> Response:
     if variant is None:
         raise NotFound("That image has no file for this platform yet.")
     data = current_app.extensions["storage"].get(variant.storage_key)
-    ext = images.EXTENSIONS[variant.format]
+    ext = library.EXTENSIONS[variant.format]
     response = make_response(data)
     response.headers["Content-Type"] = variant.mime
     response.headers["Content-Disposition"] = (

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response, abort, current_app, send_file
 
-from app.services.storage import InvalidStorageKey, LocalStorage, StorageKeyNotFound
+from app.infra.storage import InvalidStorageKey, LocalStorage, StorageKeyNotFound
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, Length
 
-from app.services.passwords import MAX_LENGTH
+from app.services.accounts.passwords import MAX_LENGTH
 
 
 class LinkPasswordForm(FlaskForm):

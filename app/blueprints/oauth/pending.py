@@ -14,8 +14,8 @@ from app.blueprints.oauth.routes import PENDING
 from app.blueprints.oauth.views import endpoint_url, oauth_error, settings_url
 from app.extensions import db, limiter
 from app.models import OAuthIdentity
-from app.services import audit, oauth_identities, users
-from app.services.mail import external_url, send_template
+from app.services.accounts import audit, oauth_identities, users
+from app.services.notifications.mail import external_url, send_template
 
 
 def _pending_key() -> str:

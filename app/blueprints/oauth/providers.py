@@ -16,7 +16,7 @@ from authlib.integrations.flask_client import FlaskOAuth2App
 from flask import Flask, current_app
 
 from app.extensions import oauth
-from app.services.oauth_identities import Profile
+from app.services.accounts.oauth_identities import Profile
 
 log = logging.getLogger(__name__)
 

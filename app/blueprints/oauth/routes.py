@@ -23,10 +23,10 @@ from app.blueprints.oauth.views import (
 from app.extensions import db
 from app.htmx import is_htmx, render
 from app.security import safe_next
-from app.services import oauth_identities
+from app.services.accounts import oauth_identities
+from app.services.accounts.oauth_identities import Outcome
 from app.services.exceptions import DomainError
-from app.services.mail import external_url
-from app.services.oauth_identities import Outcome
+from app.services.notifications.mail import external_url
 
 log = logging.getLogger(__name__)
 

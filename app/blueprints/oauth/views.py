@@ -9,7 +9,7 @@ from flask import Response, current_app, make_response, render_template, url_for
 from app.blueprints.oauth import bp
 from app.blueprints.oauth.providers import PROVIDERS, enabled_providers
 from app.models import OAuthIdentity, User
-from app.services import oauth_identities
+from app.services.accounts import oauth_identities
 
 
 @dataclass(frozen=True)

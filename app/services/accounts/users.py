@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Role, User
 from app.models.user import normalize_email
-from app.services import audit, passwords, tokens
+from app.services.accounts import audit, passwords, tokens
 from app.services.exceptions import Conflict, DomainError
-from app.services.mail import external_url, send_template
+from app.services.notifications.mail import external_url, send_template
 
 log = logging.getLogger(__name__)
 

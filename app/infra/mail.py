@@ -1,4 +1,4 @@
-"""Outgoing mail: render HTML + text from templates/email/, send from a job after commit.
+"""Mail delivery: build a MIME message and hand it to SMTP (or a file in the embedded default).
 
 With MAIL_SERVER set, the job speaks SMTP. Without it (the embedded default) each message is
 written to instance/mail/<time>-<id>.eml and logged, so sign-up works with nothing installed.
@@ -14,38 +14,10 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
 
-from flask import current_app, has_request_context, render_template, url_for
+from flask import current_app
 
 log = logging.getLogger(__name__)
-
-
-def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute link for a mail. PUBLIC_URL wins over the request's Host header, which a
-    client controls (a forged Host would otherwise put an attacker's domain in a reset link)."""
-    base = current_app.config.get("PUBLIC_URL")
-    if has_request_context():
-        return (
-            base.rstrip("/") + url_for(endpoint, **values)
-            if base
-            else url_for(endpoint, _external=True, **values)
-        )
-    if not base:  # a job or command has no Host header to fall back on
-        raise RuntimeError("set PUBLIC_URL to send mail with links outside a web request")
-    path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return base.rstrip("/") + path
-
-
-def send_template(to: str, subject: str, template: str, **context: Any) -> None:
-    """Render email/<template>.txt and .html now; send_email runs once the caller commits."""
-    from app.tasks import enqueue_on_commit
-    from app.tasks.mail import send_email
-
-    context = {"subject": subject, **context}
-    text = render_template(f"email/{template}.txt", **context)
-    html = render_template(f"email/{template}.html", **context)
-    enqueue_on_commit(send_email, to, subject, text, html)
 
 
 def build_message(to: str, subject: str, text: str, html: str) -> EmailMessage:

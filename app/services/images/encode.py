@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 
 from app.services.exceptions import InvalidImage
-from app.services.presets import Preset
+from app.services.images.presets import Preset
 
 START_QUALITY = 85
 QUALITY_STEPS = (80, 75, 70, 65, 60)

@@ -27,8 +27,8 @@ from functools import lru_cache
 
 from PIL import Image, ImageCms
 
-from app.services.pipeline_encode import choose_format, encode, flatten
-from app.services.presets import Preset
+from app.services.images.encode import choose_format, encode, flatten
+from app.services.images.presets import Preset
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
 Encoded = tuple[bytes, int, int, str]  # data, width, height, format

@@ -2,7 +2,7 @@
 
 Pure Pillow (+ pillow-heif for HEIC): no Flask, no database. Decoder failures surface as
 InvalidImage, so callers only ever handle DomainError. This module is the API: validation and
-the crop model. pipeline_resize decodes and resamples; pipeline_encode picks each format and
+the crop model. resize decodes and resamples; encode picks each format and
 keeps each file under its cap.
 """
 
@@ -20,13 +20,13 @@ import pillow_heif
 from PIL import Image
 
 from app.services.exceptions import DomainError, InvalidImage, UnsupportedImageFormat
-from app.services.pipeline_encode import (  # noqa: F401 - part of this module's API
+from app.services.images.encode import (  # noqa: F401 - part of this module's API
     QUALITY_FLOOR,
     QUALITY_STEPS,
     START_QUALITY,
 )
-from app.services.pipeline_resize import decode_region, orientation, render
-from app.services.presets import Preset
+from app.services.images.presets import Preset
+from app.services.images.resize import decode_region, orientation, render
 
 pillow_heif.register_heif_opener()
 

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import OAuthIdentity, User
-from app.services import audit, users
+from app.services.accounts import audit, users
 from app.services.exceptions import Conflict, DomainError, NotFound
 
 log = logging.getLogger(__name__)

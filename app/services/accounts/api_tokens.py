@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ApiToken, User
-from app.services import audit
+from app.services.accounts import audit
+from app.services.accounts.tokens import utcnow
 from app.services.exceptions import DomainError
-from app.services.tokens import utcnow
 
 PREFIX = "lk_"  # recognisable in logs and by secret scanners
 MAX_ACTIVE_TOKENS = 50

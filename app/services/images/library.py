@@ -18,10 +18,10 @@ from sqlalchemy import event, func, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.infra.storage import Storage, StorageKeyNotFound, content_hashed_key
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
-from app.services import pipeline, presets
 from app.services.exceptions import Conflict, DomainError
-from app.services.storage import Storage, StorageKeyNotFound, content_hashed_key
+from app.services.images import pipeline, presets
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _revive(image: Image) -> Image:
 
 def _enqueue(image: Image) -> None:
     # imported here: the job module imports this one
-    from app.tasks import enqueue_on_commit
+    from app.jobs import enqueue_on_commit
     from app.tasks.images import process_image
 
     enqueue_on_commit(process_image, image.id)

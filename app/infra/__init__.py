@@ -1,0 +1,1 @@
+"""Transports below the domain: object storage and mail delivery."""

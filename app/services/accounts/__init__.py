@@ -1,0 +1,1 @@
+"""Accounts: users, passwords, email links, API tokens, OAuth identities, the audit log."""

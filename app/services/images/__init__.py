@@ -1,0 +1,1 @@
+"""Images: the library (uploads, crops, current picks), the Pillow pipeline and the presets."""

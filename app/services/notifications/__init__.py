@@ -1,0 +1,1 @@
+"""What the app tells people: mail now, in-app notices and webhooks as they land."""
