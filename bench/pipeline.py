@@ -1,4 +1,4 @@
-"""Benchmark app.services.images.pipeline.make_variants against a naive Pillow version, pyvips and a floor.
+"""Benchmark images.pipeline.make_variants against a naive Pillow version, pyvips and a floor.
 
 Run: .venv/bin/python bench/pipeline.py [--reps N]
 Every preset of both kinds runs on each photo: the avatar presets on a centred square, the banner
