@@ -56,7 +56,10 @@ def load_config(app: Flask, config: type[Config] | Config) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app import models  # noqa: F401  (every table registered before migrate/autogenerate)
+    from app import (
+        models,  # noqa: F401  (every table registered before migrate/autogenerate)
+        tasks,  # noqa: F401  (every job registered by name before anything queues one)
+    )
     from app.blueprints.oauth.providers import register_providers
     from app.extensions import csrf, db, limiter, login_manager, migrate, oauth
     from app.infra.storage import storage_from_config

@@ -2,6 +2,9 @@
 
 RQ on Redis in production and tests; an in-process thread in the embedded default, so the whole
 product works with no server installed. Jobs take row ids and re-read their rows.
+
+This package sits below the services: a service queues a job by its name (`"process_image"`),
+and `app/tasks/` registers the functions under those names, so services never import tasks.
 """
 
 from __future__ import annotations
@@ -29,8 +32,12 @@ SYNC = "sync"
 DEFAULT = "default"
 
 
+_REGISTRY: dict[str, Callable] = {}
+
+
 def job(queue: str = DEFAULT) -> Callable[[Callable], Callable]:
-    """Mark a function as a job on `queue`; every run logs one line and leaves a clean session."""
+    """Mark a function as a job on `queue`, registered under its name; every run logs one line
+    and leaves a clean session."""
 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
@@ -65,6 +72,8 @@ def job(queue: str = DEFAULT) -> Callable[[Callable], Callable]:
                 job_id_var.reset(token)
 
         run.queue_name = queue  # type: ignore[attr-defined]
+        if _REGISTRY.setdefault(func.__name__, run) is not run:
+            raise RuntimeError(f"two jobs are named {func.__name__!r}")
         return run
 
     return decorate
@@ -185,21 +194,31 @@ def _start_embedded_reconciler() -> None:
         reconciler.start()
 
 
+def resolve(task: str | Callable) -> Callable:
+    """The job function for a name (or the function itself)."""
+    if callable(task):
+        return task
+    try:
+        return _REGISTRY[task]
+    except KeyError:
+        raise LookupError(f"no job named {task!r} (app.tasks registers them)") from None
+
+
 def jobs() -> JobBackend:
     return current_app.extensions["jobs"]
 
 
-def enqueue(func: Callable, *args: Any, delay: timedelta | None = None) -> None:
+def enqueue(task: str | Callable, *args: Any, delay: timedelta | None = None) -> None:
     """Queue a job now, outside any transaction (CLI, reconciler)."""
-    jobs().enqueue(func, args, delay=delay)
+    jobs().enqueue(resolve(task), args, delay=delay)
 
 
-def enqueue_on_commit(func: Callable, *args: Any, delay: timedelta | None = None) -> None:
-    """Queue `func(*args)` once the current transaction commits; dropped on rollback.
+def enqueue_on_commit(task: str | Callable, *args: Any, delay: timedelta | None = None) -> None:
+    """Queue `task(*args)` once the current transaction commits; dropped on rollback.
 
     So a worker never picks up a job for a row it cannot see yet.
     """
-    db.session.info.setdefault("pending_jobs", []).append((func, args, delay))
+    db.session.info.setdefault("pending_jobs", []).append((resolve(task), args, delay))
 
 
 @event.listens_for(db.session, "after_commit")

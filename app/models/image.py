@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     Enum,
     ForeignKey,
     Index,
@@ -26,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import TimestampMixin
+from app.models.base import TimestampMixin, UTCDateTime
 
 
 class ImageKind(enum.StrEnum):
@@ -88,7 +87,7 @@ class Image(TimestampMixin, db.Model):
     )
     error: Mapped[str | None] = mapped_column(Text)
     is_current: Mapped[bool] = mapped_column(default=False, server_default=false())
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     variants: Mapped[list[ImageVariant]] = relationship(
         back_populates="image",
@@ -132,7 +131,7 @@ class ImageVariant(db.Model):
     format: Mapped[str] = mapped_column(String(16))
     mime: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
+        UTCDateTime(), server_default=func.now(), nullable=False
     )
 
     image: Mapped[Image] = relationship(back_populates="variants")

@@ -4,11 +4,11 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, DateTime, Enum, Integer, Select, String, select
+from sqlalchemy import CheckConstraint, Enum, Integer, Select, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import TimestampMixin
+from app.models.base import TimestampMixin, UTCDateTime
 
 
 class Role(enum.StrEnum):
@@ -34,7 +34,7 @@ class User(UserMixin, TimestampMixin, db.Model):
         default=Role.USER,
         server_default=Role.USER.value,
     )
-    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Part of the id Flask-Login keeps in the session and remember cookie: bumping it (password
     # reset or change) signs the user out everywhere, because old cookies no longer match.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -1,1 +1,7 @@
-"""RQ jobs: thin functions that take ids, re-read rows, call services and commit."""
+"""RQ jobs: thin functions that take ids, re-read rows, call services and commit.
+
+Importing this package registers every job by name (see app.jobs), which is how services queue
+them without importing this package.
+"""
+
+from app.tasks import images, mail, maintenance  # noqa: F401

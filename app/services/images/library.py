@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.infra.storage import Storage, StorageKeyNotFound, content_hashed_key
+from app.jobs import enqueue_on_commit
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.services.exceptions import Conflict, DomainError
 from app.services.images import pipeline, presets
@@ -121,11 +122,7 @@ def _revive(image: Image) -> Image:
 
 
 def _enqueue(image: Image) -> None:
-    # imported here: the job module imports this one
-    from app.jobs import enqueue_on_commit
-    from app.tasks.images import process_image
-
-    enqueue_on_commit(process_image, image.id)
+    enqueue_on_commit("process_image", image.id)
 
 
 def requeue_stale(cutoff: datetime) -> list[int]:

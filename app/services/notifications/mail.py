@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import current_app, has_request_context, render_template, url_for
 
+from app.jobs import enqueue_on_commit
+
 log = logging.getLogger(__name__)
 
 
@@ -28,10 +30,7 @@ def external_url(endpoint: str, **values: Any) -> str:
 
 def send_template(to: str, subject: str, template: str, **context: Any) -> None:
     """Render email/<template>.txt and .html now; send_email runs once the caller commits."""
-    from app.jobs import enqueue_on_commit
-    from app.tasks.mail import send_email
-
     context = {"subject": subject, **context}
     text = render_template(f"email/{template}.txt", **context)
     html = render_template(f"email/{template}.html", **context)
-    enqueue_on_commit(send_email, to, subject, text, html)
+    enqueue_on_commit("send_email", to, subject, text, html)
