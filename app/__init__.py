@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from flask import Flask, g, request
+from werkzeug.routing import IntegerConverter
 
 from app.config import (
     INSTANCE_DIR,
@@ -14,6 +15,8 @@ from app.config import (
     ProductionConfig,
     config_from_env,
     embedded_secret_key,
+    production_problems,
+    public_host,
 )
 from app.logconfig import configure_logging, request_id_var
 
@@ -22,10 +25,24 @@ log = logging.getLogger("app.request")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+BIGINT_MAX = 2**63 - 1
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` bounded to BIGINT, so /images/99999999999999999999 is a 404 like any id
+    that does not exist, instead of an overflow inside the database driver."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002  (werkzeug's name)
+        kwargs.setdefault("max", BIGINT_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(config: type[Config] | Config | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.url_map.converters["int"] = DatabaseIdConverter
     load_config(app, config or config_from_env())
     configure_logging(app.config["LOG_LEVEL"])
+    trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -42,17 +59,39 @@ def create_app(config: type[Config] | Config | None = None) -> Flask:
     return app
 
 
+class ConfigurationError(RuntimeError):
+    """The environment lacks settings this profile cannot run without (one line each)."""
+
+
 def load_config(app: Flask, config: type[Config] | Config) -> None:
     app.config.from_object(config)
+    production = issubclass(config if isinstance(config, type) else type(config), ProductionConfig)
+    if production:
+        if problems := production_problems(app.config):
+            raise ConfigurationError(
+                "APP_ENV=production cannot start:\n" + "\n".join(f"  {p}" for p in problems)
+            )
+        if not app.config["TRUSTED_HOSTS"]:
+            app.config["TRUSTED_HOSTS"] = [public_host(app.config["PUBLIC_URL"])]
     if not app.config["SECRET_KEY"]:
-        production = config if isinstance(config, type) else type(config)
-        if issubclass(production, ProductionConfig):
-            raise RuntimeError("SECRET_KEY must be set in production (APP_ENV=production)")
         app.config["SECRET_KEY"] = embedded_secret_key()
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         # The in-process worker thread writes while requests do; wait for the lock, don't fail.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15}}
+
+
+def trust_proxies(app: Flask) -> None:
+    """Take the client's address and scheme from the last TRUSTED_PROXY_COUNT forwarded hops.
+
+    ProxyFix reads X-Forwarded-For right to left, so entries a client forged on the left are
+    never used; the Host header is not taken from the proxy (links come from PUBLIC_URL).
+    """
+    count = app.config["TRUSTED_PROXY_COUNT"]
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:

@@ -5,8 +5,11 @@ Nothing here connects to anything; `create_app` reads a Config and fails fast on
 
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
@@ -17,6 +20,11 @@ def env_bool(name: str, default: bool = False) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str) -> list[str] | None:
+    items = [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+    return items or None
 
 
 def env_int(name: str, default: int) -> int:
@@ -137,12 +145,51 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     PREFERRED_URL_SCHEME = "http"
 
+    # The edge. TRUSTED_PROXY_COUNT: how many reverse proxies stand in front of the app and
+    # append to X-Forwarded-For/-Proto (Heroku's router is one). 0 trusts no forwarded header,
+    # so a client cannot pick its own address for rate limits and audit IP hashes; a wrong
+    # count above the real one lets it. TRUSTED_HOSTS (comma-separated): the Host headers
+    # answered; anything else is a 400. In production it defaults to PUBLIC_URL's host.
+    TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+    TRUSTED_HOSTS = env_list("TRUSTED_HOSTS")
+
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
+    TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
+
+
+def production_problems(config: Mapping[str, Any]) -> list[str]:
+    """One line per setting production cannot run without (empty when all is well).
+
+    Production has no embedded fallbacks: a lost SECRET_KEY would sign everyone out, SQLite and
+    the in-process worker do not survive a dyno restart, and links built from the Host header
+    could point a reset mail at an attacker's domain.
+    """
+    problems = []
+    if not config.get("SECRET_KEY"):
+        problems.append("SECRET_KEY is not set (a long random string; keep it stable)")
+    public_url = urlsplit(config.get("PUBLIC_URL") or "")
+    if public_url.scheme not in {"http", "https"} or not public_url.hostname:
+        problems.append(
+            "PUBLIC_URL is not set to the site's address (e.g. https://linkarooie.example); "
+            "links in mails and OAuth redirects are built from it"
+        )
+    if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("postgresql"):
+        problems.append("DATABASE_URL is not a PostgreSQL URL (postgres://...)")
+    if not config.get("REDIS_URL"):
+        problems.append("REDIS_URL is not set (jobs and rate limits live in Redis)")
+    if not config.get("S3_BUCKET"):
+        problems.append("S3_BUCKET is not set (images are stored in S3)")
+    return problems
+
+
+def public_host(public_url: str) -> str:
+    """The host name PUBLIC_URL's visitors send in their Host header (Flask ignores the port)."""
+    return urlsplit(public_url).hostname or ""
 
 
 def config_from_env() -> type[Config]:

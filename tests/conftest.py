@@ -2,19 +2,27 @@
 real Redis for RQ (keys under a per-run prefix), real S3-compatible storage (SeaweedFS).
 
 Each test that uses `app` starts from empty tables, an empty queue and an empty bucket.
+
+`LINKAROOIE_TEST_PROFILE=embedded` runs the same tests on what `make run` gives a newcomer: a
+SQLite file migrated the same way, LocalStorage on a temp dir, the in-process job backend (no
+Redis; `run_jobs` drains it in the test's thread) and rate limits in memory. A test about
+PostgreSQL, Redis or S3 themselves carries `@pytest.mark.services` and is skipped there.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+import requests
 from flask import Flask, g
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
@@ -33,6 +41,31 @@ pytest_plugins = [
     "tests.peers.oidc",
     "tests.peers.fake_providers",
 ]
+
+PROFILE = os.environ.get("LINKAROOIE_TEST_PROFILE", "services")
+EMBEDDED = PROFILE == "embedded"
+if PROFILE not in {"services", "embedded"}:
+    raise pytest.UsageError(f"LINKAROOIE_TEST_PROFILE must be services or embedded, not {PROFILE}")
+SERVICES_ONLY = "about PostgreSQL/Redis/S3 themselves: not part of the embedded profile"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"services: {SERVICES_ONLY} (skipped with LINKAROOIE_TEST_PROFILE=embedded)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if EMBEDDED:
+        skip = pytest.mark.skip(reason=SERVICES_ONLY)
+        for item in items:
+            if item.get_closest_marker("services"):
+                item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"linkarooie test profile: {PROFILE}"
+
 
 ADMIN_DB_URL = os.environ.get(
     "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -112,8 +145,21 @@ def make_test_config(**overrides: Any) -> type[Config]:
 
 
 @pytest.fixture(scope="session")
-def app_config(database_url, queue_prefix, s3_server, tmp_path_factory) -> dict[str, Any]:
+def app_config(request: pytest.FixtureRequest, queue_prefix, tmp_path_factory) -> dict[str, Any]:
     """The settings the test app runs with; also what a subprocess worker gets as env vars."""
+    if EMBEDDED:
+        root = tmp_path_factory.mktemp("embedded")
+        return {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'linkarooie.db'}",
+            "REDIS_URL": None,
+            "QUEUE_PREFIX": queue_prefix,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "S3_BUCKET": None,
+            "S3_ENDPOINT_URL": None,
+            "LOCAL_STORAGE_ROOT": str(root / "storage"),
+        }
+    database_url = request.getfixturevalue("database_url")
+    s3_server = request.getfixturevalue("s3_server")
     bucket = f"lk-test-{RUN_ID.replace('_', '-')}"
     return {
         "SQLALCHEMY_DATABASE_URI": database_url.replace(
@@ -134,12 +180,14 @@ def app_config(database_url, queue_prefix, s3_server, tmp_path_factory) -> dict[
 
 
 @pytest.fixture(scope="session")
-def _app(app_config, redis_client) -> Iterator[Flask]:
+def _app(request: pytest.FixtureRequest, app_config) -> Iterator[Flask]:
     from flask_migrate import upgrade
 
     app = create_app(make_test_config(**app_config))
     app.test_client_class = CSRFClient
-    app.extensions["storage"].ensure_bucket()
+    if not EMBEDDED:
+        request.getfixturevalue("redis_client")
+        app.extensions["storage"].ensure_bucket()
     with app.app_context():
         upgrade(
             revision="heads"
@@ -150,23 +198,46 @@ def _app(app_config, redis_client) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def app(_app: Flask, redis_client: Redis, queue_prefix: str) -> Iterator[Flask]:
-    """The app with an app context pushed; tables, queues and bucket are emptied afterwards."""
+def app(request: pytest.FixtureRequest, _app: Flask, queue_prefix: str) -> Iterator[Flask]:
+    """The app with an app context pushed; tables, queues and storage are emptied afterwards."""
+    from app.extensions import limiter
+    from app.jobs import InProcessBackend
+
+    if EMBEDDED:
+        # An empty queue whose jobs wait for run_jobs(), which runs them in the test's thread:
+        # no race with a worker thread, no reconciler thread writing to the database mid-test.
+        _app.extensions["jobs"] = InProcessBackend(_app, threaded=False)
     with _app.app_context():
         yield _app
         db.session.remove()
         _truncate_all()
-    _delete_prefixed(redis_client, queue_prefix)
-    _empty_bucket(_app.extensions["storage"])
+    if EMBEDDED:
+        limiter.reset()
+        _empty_directory(Path(_app.config["LOCAL_STORAGE_ROOT"]))
+    else:
+        _delete_prefixed(request.getfixturevalue("redis_client"), queue_prefix)
+        _empty_bucket(_app.extensions["storage"])
 
 
 def _truncate_all() -> None:
     existing = set(db.inspect(db.engine).get_table_names())
     tables = [t.name for t in db.metadata.sorted_tables if t.name in existing]
-    if tables:
-        quoted = ", ".join(f'"{name}"' for name in tables)
-        with db.engine.begin() as conn:
+    if not tables:
+        return
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "sqlite":
+            # No TRUNCATE: delete children first; ids restart because SQLite reuses max(id) + 1.
+            for name in reversed(tables):
+                conn.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            quoted = ", ".join(f'"{name}"' for name in tables)
             conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
+def _empty_directory(root: Path) -> None:
+    if root.is_dir():
+        for child in root.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
 def _empty_bucket(storage) -> None:
@@ -208,12 +279,48 @@ def run_jobs(app: Flask):
     def run() -> int:
         """Returns how many jobs ran (succeeded or failed)."""
         backend = app.extensions["jobs"]
+        if EMBEDDED:
+            ran = backend.drain()
+            db.session.expire_all()  # the jobs wrote through their own sessions: reload rows
+            return ran
         queues = [backend.queue(name) for name in app.config["RQ_QUEUES"]]
         worker = CountingWorker(queues, connection=backend.redis)
         worker.work(burst=True)
         return worker.performed
 
     return run
+
+
+def fetch_stored(client: FlaskClient, url: str) -> SimpleNamespace:
+    """GET a storage URL the app handed out: S3's presigned URL over HTTP, or the embedded
+    /media path through the app; the answer has status_code, headers and content."""
+    if url.startswith("/"):
+        response = client.get(url)
+        return SimpleNamespace(
+            status_code=response.status_code, headers=response.headers, content=response.data
+        )
+    response = requests.get(url, timeout=10)
+    return SimpleNamespace(
+        status_code=response.status_code, headers=response.headers, content=response.content
+    )
+
+
+def queued_jobs(app: Flask, queue: str) -> int:
+    """How many jobs wait on `queue`, on either profile's backend."""
+    backend = app.extensions["jobs"]
+    if EMBEDDED:
+        return sum(1 for func, _ in backend.pending() if func.queue_name == queue)
+    return backend.queue(queue).count
+
+
+def empty_queues(app: Flask) -> None:
+    """Drop every waiting job, as if Redis had been flushed (or the process restarted)."""
+    backend = app.extensions["jobs"]
+    if EMBEDDED:
+        backend.clear()
+    else:
+        for name in app.config["RQ_QUEUES"]:
+            backend.queue(name).empty()
 
 
 @pytest.fixture

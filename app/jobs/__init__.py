@@ -129,8 +129,11 @@ class InProcessBackend:
     reconciler makes good on the next start, as it does for a flushed Redis.
     """
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, *, threaded: bool = True):
         self.app = app
+        # threaded=False: nothing runs until someone calls drain() (the test suite does, so a
+        # test decides exactly when jobs run, in its own thread).
+        self.threaded = threaded
         self._heap: list[tuple[float, int, Callable, tuple]] = []
         self._seq = itertools.count()
         self._wakeup = threading.Condition()
@@ -140,8 +143,32 @@ class InProcessBackend:
         due = time.monotonic() + (delay.total_seconds() if delay else 0)
         with self._wakeup:
             heapq.heappush(self._heap, (due, next(self._seq), func, args))
-            self._start()
+            if self.threaded:
+                self._start()
             self._wakeup.notify()
+
+    def drain(self) -> int:
+        """Run every job that is due, and what they queue, in the calling thread; how many ran.
+
+        Delayed jobs not yet due stay queued, as an RQ burst worker leaves scheduled ones.
+        """
+        ran = 0
+        while True:
+            with self._wakeup:
+                if not self._heap or self._heap[0][0] > time.monotonic():
+                    return ran
+                _, _, func, args = heapq.heappop(self._heap)
+            self._run(func, args)
+            ran += 1
+
+    def pending(self) -> list[tuple[Callable, tuple]]:
+        """The queued jobs, due first."""
+        with self._wakeup:
+            return [(func, args) for _, _, func, args in sorted(self._heap)]
+
+    def clear(self) -> None:
+        with self._wakeup:
+            self._heap.clear()
 
     def ping(self) -> None:
         if self._thread is not None and not self._thread.is_alive():
@@ -163,12 +190,14 @@ class InProcessBackend:
 
     def _loop(self) -> None:
         while True:
-            func, args = self._next_job()
-            with self.app.app_context():
-                try:
-                    func(*args)
-                except Exception:
-                    log.exception("in-process job %s%r failed", func.__name__, args)
+            self._run(*self._next_job())
+
+    def _run(self, func: Callable, args: tuple) -> None:
+        with self.app.app_context():
+            try:
+                func(*args)
+            except Exception:
+                log.exception("in-process job %s%r failed", func.__name__, args)
 
 
 def init_jobs(app: Flask) -> None:
@@ -187,6 +216,8 @@ def init_jobs(app: Flask) -> None:
 def _start_embedded_reconciler() -> None:
     # The embedded default has no worker process: the web process re-queues what a restart lost.
     app = current_app._get_current_object()
+    if not app.extensions["jobs"].threaded:
+        return  # jobs run only when drained: so does reconciling (`flask reconcile`)
     if not app.extensions.get("reconciler"):
         from app.tasks.maintenance import Reconciler
 

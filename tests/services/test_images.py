@@ -10,11 +10,12 @@ from app.models import Image, ImageKind, ImageStatus
 from app.services.exceptions import Conflict, DomainError, InvalidImage
 from app.services.images import library
 from app.tasks.images import process_image
+from tests.conftest import empty_queues, queued_jobs
 from tests.images import HOSTILE, HOSTILE_REASONS, add_user, avatar_jpeg, banner_jpeg, stored_keys
 
 
 def _queued(app) -> int:
-    return app.extensions["jobs"].queue(process_image.queue_name).count
+    return queued_jobs(app, process_image.queue_name)
 
 
 def _count() -> int:
@@ -139,7 +140,7 @@ def test_save_crop_validates_and_queues_a_new_revision(app):
     user = add_user()
     image, _ = library.create_upload(user.id, "banner", banner_jpeg())
     db.session.commit()
-    app.extensions["jobs"].queue(process_image.queue_name).empty()
+    empty_queues(app)
 
     for bad in (
         {"box": {"x": 5000, "y": 0, "w": 10, "h": 10}},

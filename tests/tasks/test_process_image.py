@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 from PIL import Image as PILImage
 from rq.registry import FailedJobRegistry
 
@@ -55,7 +56,7 @@ def test_running_the_job_again_changes_nothing(app, run_jobs):
     keys = stored_keys(app)
 
     process_image(image_id)  # a duplicate delivery
-    app.extensions["jobs"].queue("images").enqueue(process_image, image_id)
+    app.extensions["jobs"].enqueue(process_image, (image_id,))
     assert run_jobs() == 1
     assert {(v.preset_key, v.storage_key) for v in _reload(image_id).variants} == before
     assert stored_keys(app) == keys
@@ -102,7 +103,7 @@ def test_corrupt_original_fails_with_a_readable_error_and_can_be_rerun(app, run_
     assert failed.variants == []
 
     storage.put(key, good, "image/jpeg")
-    app.extensions["jobs"].queue("images").enqueue(process_image, image_id)
+    app.extensions["jobs"].enqueue(process_image, (image_id,))
     assert run_jobs() == 1
     assert _reload(image_id).status is ImageStatus.READY
 
@@ -117,6 +118,7 @@ def test_missing_original_fails_with_a_readable_error(app, run_jobs):
     assert failed.error == "The uploaded file is missing from storage. Upload the image again."
 
 
+@pytest.mark.services  # an S3 outage and RQ's failed-job registry
 def test_storage_outage_fails_the_image_and_keeps_the_job_for_retry(app, run_jobs, s3_server):
     image_id = _upload("avatar", avatar_jpeg()).id
     working = app.extensions["storage"]

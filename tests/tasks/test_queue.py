@@ -4,18 +4,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from app.extensions import db
 from app.jobs import enqueue_on_commit
 from app.models import User
 from app.tasks.maintenance import worker_ping
+from tests.conftest import queued_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _queued(app) -> int:
-    return app.extensions["jobs"].queue(worker_ping.queue_name).count
+    return queued_jobs(app, worker_ping.queue_name)
 
 
 def test_job_is_enqueued_only_when_the_transaction_commits(app):
@@ -34,6 +36,7 @@ def test_job_is_dropped_when_the_transaction_rolls_back(app):
     assert _queued(app) == 0
 
 
+@pytest.mark.services  # RQ's registries
 def test_in_process_rq_worker_runs_queued_job(app, run_jobs):
     from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
@@ -46,6 +49,7 @@ def test_in_process_rq_worker_runs_queued_job(app, run_jobs):
     assert FailedJobRegistry(queue=queue).count == 0
 
 
+@pytest.mark.services  # worker.py is the RQ worker
 def test_real_worker_process_runs_a_job_end_to_end(app, worker_env):
     process = subprocess.Popen(
         [sys.executable, "worker.py"],
@@ -70,6 +74,7 @@ def test_real_worker_process_runs_a_job_end_to_end(app, worker_env):
     assert "worker_ping()" not in output  # RQ's own description (all arguments) is not logged
 
 
+@pytest.mark.services  # `worker ping` asks an RQ worker
 def test_worker_ping_fails_clearly_when_no_worker_runs(app):
     result = CliRunner().invoke(app.cli, ["worker", "ping", "--timeout", "1"])
     assert result.exit_code != 0

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from app.extensions import db
@@ -9,19 +10,20 @@ from app.models import Image, ImageStatus
 from app.services.images import library
 from app.tasks.images import process_image
 from app.tasks.maintenance import Reconciler, reconcile
+from tests.conftest import empty_queues, queued_jobs
 from tests.images import add_user, avatar_jpeg
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
 
 
-def _queue(app):
-    return app.extensions["jobs"].queue(process_image.queue_name)
+def _queued(app) -> int:
+    return queued_jobs(app, process_image.queue_name)
 
 
 def _upload_and_lose_the_job(app) -> int:
     image, _ = library.create_upload(add_user().id, "avatar", avatar_jpeg())
     db.session.commit()
-    _queue(app).empty()  # as if Redis had been flushed
+    empty_queues(app)  # as if Redis had been flushed
     return image.id
 
 
@@ -37,7 +39,7 @@ def test_a_lost_job_is_queued_again_and_the_image_gets_processed(app, run_jobs):
 def test_recent_work_is_left_alone(app):
     _upload_and_lose_the_job(app)
     assert reconcile(timedelta(minutes=15)) == {"images": []}
-    assert _queue(app).count == 0
+    assert _queued(app) == 0
 
 
 def test_work_is_requeued_at_most_once_per_period(app):
@@ -45,7 +47,7 @@ def test_work_is_requeued_at_most_once_per_period(app):
     assert reconcile(timedelta(seconds=0), now=LATER)["images"] == [image_id]
     # updated_at was touched by the database clock: still inside the next period
     assert reconcile(timedelta(minutes=15))["images"] == []
-    assert _queue(app).count == 1
+    assert _queued(app) == 1
 
 
 def test_finished_and_failed_images_are_not_requeued(app, run_jobs):
@@ -56,6 +58,7 @@ def test_finished_and_failed_images_are_not_requeued(app, run_jobs):
     assert db.session.get(Image, image_id).status is ImageStatus.READY
 
 
+@pytest.mark.services  # the turn is a Redis lock
 def test_only_one_worker_takes_each_round(app):
     first, second = Reconciler(app), Reconciler(app)
     assert first._take_turn() is True

@@ -3,13 +3,13 @@
 import io
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Image
 from app.services.accounts import api_tokens
 from app.services.images import presets
+from tests.conftest import fetch_stored
 from tests.images import HOSTILE, HOSTILE_REASONS, avatar_jpeg, banner_jpeg, stored_keys
 
 
@@ -69,7 +69,7 @@ def test_upload_is_202_then_the_image_reports_its_variants(client, auth, run_job
     x = by_preset["x_banner"]
     assert set(x) == {"preset", "width", "height", "bytes", "format", "url"}
     assert (x["width"], x["height"], x["format"]) == (1500, 500, "jpeg")
-    fetched = requests.get(x["url"], timeout=10)  # a working S3 URL
+    fetched = fetch_stored(client, x["url"])  # a working S3 (or /media) URL
     assert fetched.status_code == 200 and len(fetched.content) == x["bytes"]
 
     listing = client.get("/api/v1/images", headers=auth).get_json()

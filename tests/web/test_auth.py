@@ -219,8 +219,8 @@ def test_security_headers_on_pages(app, client):
     assert csp["script-src"] == ["'self'"] and csp["style-src"] == ["'self'"]
     assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
     assert csp["frame-ancestors"] == ["'none'"]
-    s3_origin = app.config["S3_ENDPOINT_URL"].rstrip("/")  # presigned image URLs point there
-    assert csp["img-src"] == ["'self'", s3_origin, "data:", "blob:"]
+    s3 = app.config["S3_ENDPOINT_URL"]  # presigned image URLs point there (none when embedded)
+    assert csp["img-src"] == ["'self'", *([s3.rstrip("/")] if s3 else []), "data:", "blob:"]
     assert csp["form-action"] == ["'self'"]  # no sign-in provider configured in this test
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
@@ -244,7 +244,9 @@ def test_hsts_and_secure_cookies_in_production(app_config, redis_client):
     from app.config import ProductionConfig
 
     config = type(
-        "Prod", (ProductionConfig,), {**app_config, "SECRET_KEY": "x" * 32, "TESTING": True}
+        "Prod",
+        (ProductionConfig,),
+        {**app_config, "SECRET_KEY": "x" * 32, "PUBLIC_URL": "https://localhost", "TESTING": True},
     )
     prod = create_app(config)
     response = prod.test_client().get("/sign-in")

@@ -4,12 +4,11 @@ import io
 import re
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Image, ImageStatus
-from tests.conftest import DEFAULT_PASSWORD
+from tests.conftest import DEFAULT_PASSWORD, fetch_stored
 from tests.images import HOSTILE, HOSTILE_REASONS, avatar_jpeg, banner_jpeg, stored_keys
 
 HX = {"HX-Request": "true"}
@@ -80,7 +79,7 @@ def test_htmx_upload_answers_with_a_card_that_polls_until_ready(client, pat, run
     ready = client.get(f"/images/{image_id}/card", headers=HX).get_data(as_text=True)
     assert "hx-trigger" not in ready and "Ready" in ready  # settled: polling stops
     thumb = re.search(r'<img src="([^"]+)"', ready).group(1).replace("&amp;", "&")
-    fetched = requests.get(thumb, timeout=10)  # the S3 (SeaweedFS) presigned URL works
+    fetched = fetch_stored(client, thumb)  # the S3 presigned URL (or /media path) works
     assert fetched.status_code == 200 and fetched.headers["Content-Type"] == "image/jpeg"
     assert "Crop &amp; preview" in ready and "Download" in ready
 

@@ -67,6 +67,7 @@ def test_traversal_is_404(client, local_storage: LocalStorage, path: str):
     assert b"do not serve" not in resp.data
 
 
+@pytest.mark.services  # S3 is the storage that is not local
 def test_404_when_storage_is_not_local(client, app):
     storage = app.extensions["storage"]  # S3 (SeaweedFS) in the test config
     assert not isinstance(storage, LocalStorage)
