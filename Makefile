@@ -12,8 +12,13 @@ run: install assets
 	$(VENV)/bin/flask --app app db upgrade
 	$(VENV)/bin/flask --app app run --host 127.0.0.1 --port $(PORT) --no-reload
 
+# Two passes: everything on PostgreSQL, Redis and S3; then the web, API and job tests again on
+# the embedded profile a newcomer's `make run` gives (SQLite, local disk, in-process jobs).
+EMBEDDED_TESTS := tests/web tests/tasks tests/services
+
 test: install-dev assets system-deps services lint
 	$(PY) -m pytest
+	LINKAROOIE_TEST_PROFILE=embedded $(PY) -m pytest $(EMBEDDED_TESTS)
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

@@ -203,6 +203,7 @@ def app(request: pytest.FixtureRequest, _app: Flask, queue_prefix: str) -> Itera
     from app.extensions import limiter
     from app.jobs import InProcessBackend
 
+    redis_client = None if EMBEDDED else request.getfixturevalue("redis_client")
     if EMBEDDED:
         # An empty queue whose jobs wait for run_jobs(), which runs them in the test's thread:
         # no race with a worker thread, no reconciler thread writing to the database mid-test.
@@ -215,7 +216,7 @@ def app(request: pytest.FixtureRequest, _app: Flask, queue_prefix: str) -> Itera
         limiter.reset()
         _empty_directory(Path(_app.config["LOCAL_STORAGE_ROOT"]))
     else:
-        _delete_prefixed(request.getfixturevalue("redis_client"), queue_prefix)
+        _delete_prefixed(redis_client, queue_prefix)
         _empty_bucket(_app.extensions["storage"])
 
 

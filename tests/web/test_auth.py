@@ -239,6 +239,7 @@ def test_form_action_allows_configured_sign_in_providers(app, client):
     assert directives(client.get("/sign-in"))["form-action"] == ["'self'"]
 
 
+@pytest.mark.services  # production runs on PostgreSQL, Redis and S3 only
 def test_hsts_and_secure_cookies_in_production(app_config, redis_client):
     from app import create_app
     from app.config import ProductionConfig
