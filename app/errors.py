@@ -3,7 +3,8 @@
 import logging
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask.globals import request_ctx
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from app.extensions import db
 from app.htmx import is_htmx, render
@@ -45,6 +46,9 @@ def error_response(status: int, message: str | None = None, code: str | None = N
         response = jsonify(error=message, code=code or title.lower().replace(" ", "_"))
         response.status_code = status
         return response
+    if request_ctx.url_adapter is None:
+        # A Host outside TRUSTED_HOSTS gets no URL adapter, so no page (its links need url_for).
+        return Response(f"{title}. {message}\n", status, mimetype="text/plain")
     response = render(
         "errors/error.html",
         "errors/partials/alert.html",
@@ -69,6 +73,8 @@ def handle_http_exception(exc: HTTPException) -> Response:
         description = (
             f"That upload is larger than the {human_size(limit)} we accept." if limit else None
         )
+    elif isinstance(exc, SecurityError):
+        description = "This site does not answer to that host name."
     elif exc.description and exc.description != type(exc).description:
         description = exc.description  # a message the view chose for the person
     response = error_response(exc.code or 500, description)
