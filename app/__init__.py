@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 from flask import Flask, g, request
-from werkzeug.routing import IntegerConverter
 
 from app.config import (
     INSTANCE_DIR,
@@ -18,6 +17,7 @@ from app.config import (
     production_problems,
     public_host,
 )
+from app.input import register_input_guards
 from app.logconfig import configure_logging, request_id_var
 
 log = logging.getLogger("app.request")
@@ -25,21 +25,9 @@ log = logging.getLogger("app.request")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-BIGINT_MAX = 2**63 - 1
-
-
-class DatabaseIdConverter(IntegerConverter):
-    """`<int:...>` bounded to BIGINT, so /images/99999999999999999999 is a 404 like any id
-    that does not exist, instead of an overflow inside the database driver."""
-
-    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002  (werkzeug's name)
-        kwargs.setdefault("max", BIGINT_MAX)
-        super().__init__(map, *args, **kwargs)
-
-
 def create_app(config: type[Config] | Config | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
-    app.url_map.converters["int"] = DatabaseIdConverter
+    register_input_guards(app)
     load_config(app, config or config_from_env())
     configure_logging(app.config["LOG_LEVEL"])
     trust_proxies(app)
