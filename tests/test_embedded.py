@@ -1,7 +1,6 @@
 """The embedded default: no env vars at all gives SQLite, local disk and an in-process worker."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -9,17 +8,13 @@ from pathlib import Path
 
 import requests
 
+from tests.peers.ports import start_server
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_VARS = {
     "DATABASE_URL", "REDIS_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "SECRET_KEY", "APP_ENV",
     "MAIL_SERVER", "CDN_BASE_URL", "WEB_RUNS_WORKER", "QUEUE_PREFIX",
 }  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_fresh_instance_migrates_and_serves_with_no_configuration(tmp_path):
@@ -32,25 +27,22 @@ def test_fresh_instance_migrates_and_serves_with_no_configuration(tmp_path):
     assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
     assert (tmp_path / "instance" / "linkarooie.db").exists()
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [*flask, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "server.log"
+
+    def start(port: int) -> subprocess.Popen:
+        command = [*flask, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"]
+        with log.open("w") as out:
+            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+
+    def answers(port: int) -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    server, port = start_server(start, answers, describe=log.read_text)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
         assert requests.get(f"{base}/", timeout=5).status_code == 200
         assert requests.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
         ready = requests.get(f"{base}/readyz", timeout=5)

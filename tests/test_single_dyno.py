@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,13 +10,9 @@ from pathlib import Path
 import requests
 from click.testing import CliRunner
 
+from tests.peers.ports import start_server
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for(predicate, timeout: float, message: str):
@@ -63,35 +58,29 @@ def test_supervisor_restarts_a_child_that_dies_and_stops_on_sigterm(tmp_path):
 
 
 def test_gunicorn_supervises_one_worker_and_restarts_it(app, worker_env, tmp_path):
-    port = _free_port()
     log = tmp_path / "web.log"
-    env = {**worker_env, "WEB_RUNS_WORKER": "1", "PORT": str(port), "WEB_CONCURRENCY": "1"}
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+
+    def start(port: int) -> subprocess.Popen:
+        env = {**worker_env, "WEB_RUNS_WORKER": "1", "PORT": str(port), "WEB_CONCURRENCY": "1"}
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
+        with log.open("w") as out:
+            return subprocess.Popen(
+                [*command, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def healthy(port: int) -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+        except requests.RequestException:  # not listening yet, or still booting the app
+            return False
+
+    web, _port = start_server(start, healthy, describe=log.read_text)
     runner = CliRunner()
     try:
-
-        def healthy():
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
-            except requests.RequestException:  # not listening yet, or still booting the app
-                return False
-
-        _wait_for(healthy, 30, "gunicorn did not start")
         result = runner.invoke(app.cli, ["worker", "ping", "--timeout", "30"])
         assert result.exit_code == 0, result.output
 

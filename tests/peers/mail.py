@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from tests.peers.ports import free_port
 
 URL = re.compile(r"https?://[^\s<>\"')]+")
 
@@ -76,18 +77,19 @@ class Sink:
         raise AssertionError(f"no link containing {contains!r} in:\n{self.text(message)}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[Sink, int]]:
     sink = Sink()
-    port = _free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
+    for _ in range(5):
+        port = free_port()
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        try:
+            controller.start()
+            break
+        except OSError:  # another process took the port after our probe: take another
+            continue
+    else:
+        raise AssertionError("the SMTP sink could not bind a free port in 5 tries")
     yield sink, port
     controller.stop()
 

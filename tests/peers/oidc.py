@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import requests
 from flask import g
 
 from tests.conftest import CSRFClient
+from tests.peers.ports import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 OP_SCRIPT = Path(__file__).with_name("op.mjs")
@@ -47,10 +46,8 @@ class OpenIDProvider:
         return f"{self.issuer}/.well-known/openid-configuration"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _provider(port: int) -> OpenIDProvider:
+    return OpenIDProvider(f"http://127.0.0.1:{port}", *GOOGLE_CLIENT)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +58,6 @@ def oidc_provider(tmp_path_factory) -> Iterator[OpenIDProvider]:
         pytest.fail(
             "the OIDC test provider needs Node and `npm ci` (oidc-provider is a devDependency)"
         )
-    port = _free_port()
     clients = [
         {
             "client_id": GOOGLE_CLIENT[0],
@@ -73,26 +69,25 @@ def oidc_provider(tmp_path_factory) -> Iterator[OpenIDProvider]:
     ]
     env = dict(os.environ, OP_CLIENTS=json.dumps(clients), OP_USERS=json.dumps(OP_USERS))
     log = tmp_path_factory.mktemp("oidc") / "op.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [node, str(OP_SCRIPT), str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    provider = OpenIDProvider(f"http://127.0.0.1:{port}", *GOOGLE_CLIENT)
-    deadline = time.monotonic() + 20
-    while True:
+
+    def start(port: int) -> subprocess.Popen:
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                [node, str(OP_SCRIPT), str(port)],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def answers(port: int) -> bool:
         try:
-            if requests.get(provider.discovery_url, timeout=2).ok:
-                break
+            return requests.get(_provider(port).discovery_url, timeout=2).ok
         except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"oidc-provider did not start:\n{log.read_text()[-2000:]}")
-        time.sleep(0.05)
+            return False
+
+    proc, port = start_server(start, answers, timeout=20, describe=lambda: log.read_text()[-2000:])
+    provider = _provider(port)
     yield provider
     proc.terminate()
     try:

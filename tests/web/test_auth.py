@@ -90,7 +90,9 @@ def test_sign_in_and_out(client, make_user):
     assert out.status_code == 302
     assert client.get("/settings").status_code == 302  # back to the sign-in page
     assert events() == ["sign_up", "sign_in_failed", "sign_in_failed", "sign_in", "sign_out"]
-    failed = db.session.scalars(select(AuditLog).where(AuditLog.event == "sign_in_failed")).all()
+    failed = db.session.scalars(
+        select(AuditLog).where(AuditLog.event == "sign_in_failed").order_by(AuditLog.id)
+    ).all()
     assert failed[0].user_id == user.id and failed[1].user_id is None
     assert failed[0].ip_hash and "127.0.0.1" not in failed[0].ip_hash  # hashed, not stored raw
 
