@@ -85,3 +85,40 @@ def test_in_process_worker_runs_jobs_after_commit(tmp_path, app_config):
         time.sleep(0.05)
     # The job ran in its own app context and could read the committed row.
     assert (tmp_path / "seen.txt").read_text() == "embedded@example.com"
+
+
+def test_an_unthreaded_in_process_backend_runs_jobs_only_when_drained(tmp_path, app_config):
+    """What the embedded test pass stands on: run_jobs() decides when jobs run, in its thread."""
+    from datetime import timedelta
+
+    from app import create_app
+    from app.extensions import db
+    from app.jobs import InProcessBackend, enqueue_on_commit
+    from app.models import User
+    from tests.conftest import make_test_config
+    from tests.tasks_support import record_email_seen
+
+    config = {
+        **app_config,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'embedded.db'}",
+        "REDIS_URL": None,
+        "S3_BUCKET": None,
+        "LOCAL_STORAGE_ROOT": str(tmp_path / "storage"),
+    }
+    app = create_app(make_test_config(**config))
+    backend = app.extensions["jobs"] = InProcessBackend(app, threaded=False)
+    now, later = tmp_path / "now.txt", tmp_path / "later.txt"
+    with app.app_context():
+        db.create_all()
+        user = User(email="drained@example.com")
+        db.session.add(user)
+        db.session.flush()
+        enqueue_on_commit(record_email_seen, user.id, str(now))
+        enqueue_on_commit(record_email_seen, user.id, str(later), delay=timedelta(hours=1))
+        db.session.commit()
+        assert len(backend.pending()) == 2 and not now.exists()  # nothing runs by itself
+        assert app.test_client().get("/healthz").status_code == 200
+        assert "reconciler" not in app.extensions  # nor does a reconciler thread start
+        assert backend.drain() == 1
+    assert now.read_text() == "drained@example.com"
+    assert not later.exists() and [f for f, _ in backend.pending()] == [record_email_seen]
