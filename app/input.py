@@ -55,12 +55,18 @@ def _has_nul(data: Any) -> bool:
     return False
 
 
+# Read only as a redirect target, which `safe_next` cleans: a hostile one must not block the
+# sign-in it rides on.
+NEVER_STORED = frozenset({"next"})
+
+
 def reject_unusable_input() -> None:
     if request.is_json and request.blueprint != "api" and request.method not in {"GET", "HEAD"}:
         abort(415, "This page takes a form, not JSON.")
     for values in (request.args, request.form):
-        if any(NUL in key or NUL in value for key, value in values.items(multi=True)):
-            abort(400, "Text may not contain NUL characters.")
+        for key, value in values.items(multi=True):
+            if NUL in key or (NUL in value and key not in NEVER_STORED):
+                abort(400, "Text may not contain NUL characters.")
 
 
 def register_input_guards(app: Flask) -> None:

@@ -192,9 +192,21 @@ def _app(request: pytest.FixtureRequest, app_config) -> Iterator[Flask]:
         upgrade(
             revision="heads"
         )  # the real migrations, on an empty database: they must stay honest
+    app.extensions["test_limiter_state"] = _limiter_state()
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+# Flask-Limiter keeps one storage per Limiter, and `limiter` is shared: every create_app() in a
+# test rebinds it to that app's storage. Each test puts the session app's back.
+_LIMITER_STATE = ("_storage", "_limiter", "_key_prefix")
+
+
+def _limiter_state() -> dict[str, Any]:
+    from app.extensions import limiter
+
+    return {name: getattr(limiter, name) for name in _LIMITER_STATE}
 
 
 @pytest.fixture
@@ -202,6 +214,12 @@ def app(request: pytest.FixtureRequest, _app: Flask, queue_prefix: str) -> Itera
     """The app with an app context pushed; tables, queues and storage are emptied afterwards."""
     from app.extensions import limiter
     from app.jobs import InProcessBackend
+
+    def use_the_session_apps_limits() -> None:
+        for name, value in _app.extensions["test_limiter_state"].items():
+            setattr(limiter, name, value)
+
+    use_the_session_apps_limits()
 
     redis_client = None if EMBEDDED else request.getfixturevalue("redis_client")
     if EMBEDDED:
@@ -212,6 +230,7 @@ def app(request: pytest.FixtureRequest, _app: Flask, queue_prefix: str) -> Itera
         yield _app
         db.session.remove()
         _truncate_all()
+    use_the_session_apps_limits()
     if EMBEDDED:
         limiter.reset()
         _empty_directory(Path(_app.config["LOCAL_STORAGE_ROOT"]))
