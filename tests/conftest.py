@@ -6,7 +6,8 @@ Each test that uses `app` starts from empty tables, an empty queue and an empty 
 `LINKAROOIE_TEST_PROFILE=embedded` runs the same tests on what `make run` gives a newcomer: a
 SQLite file migrated the same way, LocalStorage on a temp dir, the in-process job backend (no
 Redis; `run_jobs` drains it in the test's thread) and rate limits in memory. A test about
-PostgreSQL, Redis or S3 themselves carries `@pytest.mark.services` and is skipped there.
+PostgreSQL, Redis or S3 themselves carries `@pytest.mark.services` (or asks for one of their
+fixtures, SERVICE_FIXTURES) and is skipped there.
 """
 
 from __future__ import annotations
@@ -55,11 +56,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# A test that asks for one of these is about the real servers, marker or not.
+SERVICE_FIXTURES = frozenset(
+    {"database_url", "redis_client", "s3_server", "s3_storage", "s3_settings", "worker_env"}
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if EMBEDDED:
         skip = pytest.mark.skip(reason=SERVICES_ONLY)
         for item in items:
-            if item.get_closest_marker("services"):
+            fixtures = set(getattr(item, "fixturenames", ()))
+            if item.get_closest_marker("services") or fixtures & SERVICE_FIXTURES:
                 item.add_marker(skip)
 
 
