@@ -70,9 +70,11 @@ def handle_http_exception(exc: HTTPException) -> Response:
     description = None
     if exc.code == 413:
         limit = request.max_content_length
-        description = (
-            f"That upload is larger than the {human_size(limit)} we accept." if limit else None
-        )
+        length = request.content_length
+        if limit and (length is None or length > limit):
+            description = f"That upload is larger than the {human_size(limit)} we accept."
+        else:  # under the upload limit: one form field outgrew MAX_FORM_MEMORY_SIZE
+            description = "A field in that form is longer than we accept."
     elif isinstance(exc, SecurityError):
         description = "This site does not answer to that host name."
     elif exc.description and exc.description != type(exc).description:

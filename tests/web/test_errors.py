@@ -99,3 +99,13 @@ def test_landing_page_says_what_linkarooie_does(client):
     text = response.get_data(as_text=True)
     assert "One picture. Every profile." in text
     assert "htmx.min.js" in text and "X-CSRFToken" in text
+
+
+def test_an_oversized_form_field_is_413_without_blaming_the_file(failing_app):
+    client = failing_app.test_client()
+    failing_app.config["MAX_CONTENT_LENGTH"] = 2_000_000
+    form = {"note": "x" * 600_000, "file": (io.BytesIO(b"tiny"), "photo.jpg")}
+    response = client.post("/upload", data=form, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert b"A field in that form is longer than we accept." in response.data
+    assert b"larger than the" not in response.data
