@@ -157,6 +157,7 @@ def app(_app: Flask, redis_client: Redis, queue_prefix: str) -> Iterator[Flask]:
         db.session.remove()
         _truncate_all()
     _delete_prefixed(redis_client, queue_prefix)
+    _delete_prefixed(redis_client, queue_prefix.replace(":", "_"))  # job ids carry it too
     _empty_bucket(_app.extensions["storage"])
 
 
@@ -210,7 +211,11 @@ def run_jobs(app: Flask):
         backend = app.extensions["jobs"]
         queues = [backend.queue(name) for name in app.config["RQ_QUEUES"]]
         worker = CountingWorker(queues, connection=backend.redis)
-        worker.work(burst=True)
+        # Jobs get their own app context, hence their own session, as in a real worker; the
+        # test's session then reloads what they wrote.
+        with app.app_context():
+            worker.work(burst=True)
+        db.session.expire_all()
         return worker.performed
 
     return run
