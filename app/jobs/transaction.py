@@ -27,7 +27,8 @@ _COMMITTING = "after_commit_committing"
 def after_commit(callback: Callable[..., Any], *args: Any, session: Session | None = None) -> None:
     """Run `callback(*args)` after the outermost transaction of `session` commits."""
     session = session or db.session()
-    owner = session.get_nested_transaction() or session.get_transaction()
+    # Begin the transaction now if nothing has yet, so a rollback before any query drops it too.
+    owner = session.get_nested_transaction() or session.get_transaction() or session.begin()
     session.info.setdefault(_PENDING, []).append((owner, callback, args))
 
 
