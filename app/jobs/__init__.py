@@ -69,8 +69,9 @@ def _start_embedded_periodic() -> None:
     # periodic jobs, starting with the first request (not in `flask db upgrade` and the like).
     from app.jobs.periodic import schedule
 
-    app = current_app._get_current_object()
-    app.extensions["jobs"].start_periodic(schedule(app))
+    backend = current_app.extensions["jobs"]
+    if not backend.periodic_started:
+        backend.start_periodic(schedule(current_app))
 
 
 def jobs() -> JobBackend:

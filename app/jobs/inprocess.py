@@ -30,7 +30,7 @@ class InProcessBackend:
         self._seq = itertools.count()
         self._wakeup = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._periodic_started = False
+        self.periodic_started = False
 
     def job_id(self, func: Callable, args: tuple) -> str:
         return job_id(func, args)
@@ -42,9 +42,9 @@ class InProcessBackend:
     def start_periodic(self, schedule: dict[Callable, int]) -> None:
         """Run each job now and then every `seconds` (once per process)."""
         with self._wakeup:
-            if self._periodic_started:
+            if self.periodic_started:
                 return
-            self._periodic_started = True
+            self.periodic_started = True
         for func, seconds in schedule.items():
             self._push(func, (), 0, float(seconds))
 

@@ -40,7 +40,8 @@ def send(message_id: int, *, now: datetime | None = None) -> OutboxStatus | None
         return message.status
     message.attempts += 1
     try:
-        context = KINDS[message.kind].compose(message, message.user)
+        user = message.user  # None only where the database does not cascade (SQLite by default)
+        context = KINDS[message.kind].compose(message, user) if user is not None else None
         if context is None:
             message.status, message.next_attempt_at = OutboxStatus.SKIPPED, None
             log.info("mail %s (%s) no longer needed", message.id, message.kind)
