@@ -1,4 +1,7 @@
-"""The RQ worker: `python worker.py` runs every app queue, with the scheduler, in an app context."""
+"""The RQ worker: `python worker.py` runs every app queue, with RQ's scheduler for delayed jobs,
+and a child process running RQ's cron scheduler for the periodic jobs (app/jobs/periodic.py)."""
+
+import multiprocessing
 
 from rq.worker import HerokuWorker
 
@@ -16,6 +19,15 @@ class AppWorker(HerokuWorker):
         return super().perform_job(*args, **kwargs)
 
 
+def run_periodic(app) -> None:
+    """The periodic scheduler's process: forked before the worker opens any connection."""
+    from app.jobs.periodic import PeriodicScheduler
+
+    with app.app_context():
+        db.engine.dispose(close=False)
+    PeriodicScheduler(app).run()
+
+
 def main() -> None:
     app = create_app()
     backend = app.extensions["jobs"]
@@ -23,15 +35,21 @@ def main() -> None:
         raise SystemExit(
             "REDIS_URL is not set: the embedded default runs jobs inside the web process."
         )
-    from app.tasks.maintenance import Reconciler
-
-    Reconciler(app).start()
-    with app.app_context():
-        queues = [backend.queue(name) for name in app.config["RQ_QUEUES"]]
-        # RQ's description repeats every argument (a mail body with a sign-in link); our own
-        # job log line records the safe ones.
-        worker = AppWorker(queues, connection=backend.redis, log_job_description=False)
-        worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+    # A process, not a thread: the worker forks a work horse per job, and forking a process
+    # with a second thread in it can copy a lock that thread held.
+    periodic = multiprocessing.get_context("fork").Process(
+        target=run_periodic, args=(app,), name="periodic", daemon=True
+    )
+    periodic.start()
+    try:
+        with app.app_context():
+            queues = [backend.queue(name) for name in app.config["RQ_QUEUES"]]
+            # RQ's description repeats every argument; our own job log line records the ids.
+            worker = AppWorker(queues, connection=backend.redis, log_job_description=False)
+            worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
+    finally:
+        periodic.terminate()
+        periodic.join(10)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ def worker_ping_command(timeout: int) -> None:
     backend = current_app.extensions["jobs"]
     if not isinstance(backend, RQBackend):
         raise click.ClickException("REDIS_URL is not set: jobs run inside the web process.")
+    # A fresh id each time: two pings must be two answers, not one deduplicated job.
     rq_job = backend.queue(worker_ping.queue_name).enqueue(worker_ping, result_ttl=60)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

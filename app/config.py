@@ -71,6 +71,11 @@ class Config:
     STALE_JOB_AFTER = env_int("STALE_JOB_AFTER", 900)
     RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 300)
 
+    # Mail outbox (jobs engineer): a failed send is retried after OUTBOX_RETRY_BASE seconds,
+    # doubling each time (capped at an hour), and given up after OUTBOX_MAX_ATTEMPTS attempts.
+    OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
+    OUTBOX_RETRY_BASE = env_int("OUTBOX_RETRY_BASE", 60)
+
     S3_BUCKET = os.environ.get("S3_BUCKET") or None
     S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
     S3_REGION = os.environ.get("S3_REGION") or None

@@ -244,6 +244,7 @@ def app(request: pytest.FixtureRequest, _app: Flask, queue_prefix: str) -> Itera
         _empty_directory(Path(_app.config["LOCAL_STORAGE_ROOT"]))
     else:
         _delete_prefixed(redis_client, queue_prefix)
+        _delete_prefixed(redis_client, queue_prefix.replace(":", "_"))  # job ids carry it too
         _empty_bucket(_app.extensions["storage"])
 
 
@@ -313,7 +314,11 @@ def run_jobs(app: Flask):
             return ran
         queues = [backend.queue(name) for name in app.config["RQ_QUEUES"]]
         worker = CountingWorker(queues, connection=backend.redis)
-        worker.work(burst=True)
+        # Jobs get their own app context, hence their own session, as in a real worker; the
+        # test's session then reloads what they wrote.
+        with app.app_context():
+            worker.work(burst=True)
+        db.session.expire_all()
         return worker.performed
 
     return run

@@ -4,6 +4,7 @@ from app.models.api_token import ApiToken
 from app.models.audit import AuditLog
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.oauth import OAuthIdentity
+from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.user import Role, User
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "ImageStatus",
     "ImageVariant",
     "OAuthIdentity",
+    "OutboxMessage",
+    "OutboxStatus",
     "Role",
     "User",
 ]

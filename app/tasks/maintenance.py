@@ -1,16 +1,19 @@
-"""Operational jobs: the worker ping, and the reconciler that re-queues work Redis lost."""
+"""Operational jobs: the worker ping, and the reconciler that re-queues work Redis lost.
+
+`reconcile_lost_work` runs periodically (app/jobs/periodic.py SCHEDULE): from RQ's cron
+scheduler beside each worker, or from the in-process worker in the embedded default.
+"""
 
 import logging
 import os
 import socket
-import threading
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask
+from flask import current_app
 from sqlalchemy import text
 
 from app.extensions import db
-from app.jobs import DEFAULT, RQBackend, job
+from app.jobs import DEFAULT, job
 
 log = logging.getLogger(__name__)
 
@@ -23,43 +26,22 @@ def worker_ping() -> dict:
 
 
 def reconcile(stale_after: timedelta, now: datetime | None = None) -> dict[str, list[int]]:
-    """Re-queue rows that wait for a job but have not moved for `stale_after`; commits."""
+    """Re-queue rows that wait for a job but have not moved for `stale_after`, and mail that is
+    due; commits. Work whose job is still queued is not queued twice (deterministic job ids)."""
     from app.services.images import library
+    from app.services.notifications import outbox
 
-    cutoff = (now or datetime.now(UTC)) - stale_after
-    requeued = {"images": library.requeue_stale(cutoff)}
+    now = now or datetime.now(UTC)
+    requeued = {
+        "images": library.requeue_stale(now - stale_after),
+        "mail": outbox.requeue_due(now),
+    }
     db.session.commit()
     if any(requeued.values()):
-        log.warning("reconciler re-queued stale work", extra={"event": "reconcile", **requeued})
+        log.info("reconciler queued waiting work", extra={"event": "reconcile", **requeued})
     return requeued
 
 
-class Reconciler(threading.Thread):
-    """Runs `reconcile` every `interval` seconds, at once on start (a restart lost the queue).
-
-    With several workers on one Redis, a short lock lets only one of them run each round.
-    """
-
-    def __init__(self, app: Flask):
-        super().__init__(name="reconciler", daemon=True)
-        self.app = app
-        self.interval = app.config["RECONCILE_INTERVAL"]
-        self.stale_after = timedelta(seconds=app.config["STALE_JOB_AFTER"])
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                if self._take_turn():
-                    with self.app.app_context():
-                        reconcile(self.stale_after)
-            except Exception:  # the next round tries again; never kill the worker for this
-                log.exception("reconciler round failed")
-            self.stopping.wait(self.interval)
-
-    def _take_turn(self) -> bool:
-        backend = self.app.extensions["jobs"]
-        if not isinstance(backend, RQBackend):
-            return True
-        key = f"{backend.prefix}reconciler-lock"
-        return bool(backend.redis.set(key, os.getpid(), nx=True, ex=max(self.interval - 1, 1)))
+@job(DEFAULT)
+def reconcile_lost_work() -> dict[str, list[int]]:
+    return reconcile(timedelta(seconds=current_app.config["STALE_JOB_AFTER"]))

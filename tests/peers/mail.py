@@ -1,6 +1,6 @@
 """pytest plugin: a real SMTP server (aiosmtpd) on loopback that keeps what it receives.
 
-`mail_sink` points the app's MAIL_SERVER at it for one test. Mail goes out from the send_email
+`mail_sink` points the app's MAIL_SERVER at it for one test. Mail goes out from the send_outbox
 job, so run the queue first: `run_jobs(); msg = mail_sink.last(to="a@example.com")`, then
 `mail_sink.link(msg, "/verify/")` pulls a link out of the text body.
 """

@@ -2,14 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from click.testing import CliRunner
 
 from app.extensions import db
 from app.models import Image, ImageStatus
 from app.services.images import library
 from app.tasks.images import process_image
-from app.tasks.maintenance import Reconciler, reconcile
+from app.tasks.maintenance import reconcile
 from tests.conftest import empty_queues, queued_jobs
 from tests.images import add_user, avatar_jpeg
 
@@ -34,14 +33,14 @@ def test_a_lost_job_is_queued_again_and_the_image_gets_processed(app, run_jobs):
     image_id = _upload_and_lose_the_job(app)
     assert run_jobs() == 0
 
-    assert reconcile(timedelta(minutes=15), now=later()) == {"images": [image_id]}
+    assert reconcile(timedelta(minutes=15), now=later()) == {"images": [image_id], "mail": []}
     assert run_jobs() == 1
     assert db.session.get(Image, image_id).status is ImageStatus.READY
 
 
 def test_recent_work_is_left_alone(app):
     _upload_and_lose_the_job(app)
-    assert reconcile(timedelta(minutes=15)) == {"images": []}
+    assert reconcile(timedelta(minutes=15)) == {"images": [], "mail": []}
     assert _queued(app) == 0
 
 
@@ -61,11 +60,12 @@ def test_finished_and_failed_images_are_not_requeued(app, run_jobs):
     assert db.session.get(Image, image_id).status is ImageStatus.READY
 
 
-@pytest.mark.services  # the turn is a Redis lock
-def test_only_one_worker_takes_each_round(app):
-    first, second = Reconciler(app), Reconciler(app)
-    assert first._take_turn() is True
-    assert second._take_turn() is False
+def test_a_backlog_is_not_queued_twice(app):
+    # Before: every round pushed another copy of work whose job was still waiting in the queue.
+    image_id = _upload_and_lose_the_job(app)
+    assert reconcile(timedelta(0), now=later())["images"] == [image_id]
+    assert reconcile(timedelta(0), now=later() + timedelta(hours=1))["images"] == [image_id]
+    assert _queued(app) == 1
 
 
 def test_cli_reconcile_and_reprocess(app, run_jobs):

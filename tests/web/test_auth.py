@@ -33,7 +33,7 @@ def test_sign_up_signs_in_and_mails_a_verification_link(client, mail_sink, run_j
     assert b"Please confirm your email address" in page.data  # the banner for unverified people
     assert b"Welcome, Nina!" in page.data
 
-    assert run_jobs() >= 1  # mail goes out from the send_email job, not the request
+    assert run_jobs() >= 1  # mail goes out from the send_outbox job, not the request
     message = mail_sink.last(to="new@example.com")
     assert message["Subject"] == "Confirm your email address"
     assert message.get_body(preferencelist=("html",)) is not None  # HTML and text bodies

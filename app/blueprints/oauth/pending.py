@@ -15,7 +15,7 @@ from app.blueprints.oauth.views import endpoint_url, oauth_error, settings_url
 from app.extensions import db, limiter
 from app.models import OAuthIdentity
 from app.services.accounts import audit, oauth_identities, users
-from app.services.notifications.mail import external_url, send_template
+from app.services.notifications.mail import queue_mail
 
 
 def _pending_key() -> str:
@@ -114,15 +114,12 @@ def pending_email() -> Response:
             "cannot prove it is yours. Use its password instead.",
             retry=url_for("oauth.pending"),
         )
-    token = oauth_identities.make_link_token(identity)
-    send_template(
-        user.email,
-        f"Link your {label(identity)} account to Linkarooie",
+    queue_mail(
         "oauth_link",
-        user=user,
+        user,
+        identity_id=identity.id,
+        nonce=identity.link_nonce,
         provider_label=label(identity),
-        link=external_url("oauth.confirm", token=token),
-        hours=oauth_identities.LINK_MAX_AGE // 3600,
     )
     audit.record("oauth_link_requested", user, provider=identity.provider)
     db.session.commit()

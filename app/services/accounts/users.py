@@ -13,7 +13,7 @@ from app.models import Role, User
 from app.models.user import normalize_email
 from app.services.accounts import audit, passwords, tokens
 from app.services.exceptions import Conflict, DomainError
-from app.services.notifications.mail import external_url, send_template
+from app.services.notifications.mail import queue_mail
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +90,7 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def send_verification(user: User, *, now: datetime | None = None) -> None:
-    token = tokens.make_token(user, tokens.VERIFY, now=now)
-    send_template(
-        user.email,
-        "Confirm your email address",
-        "verify",
-        user=user,
-        link=external_url("auth.verify", token=token),
-    )
+    queue_mail("verify", user)
 
 
 def verify_email(token: str, *, now: datetime | None = None) -> User:
@@ -131,14 +124,7 @@ def request_password_reset(email: str, *, now: datetime | None = None) -> None:
     if user is None:
         log.info("password reset asked for an unknown address", extra={"event": "reset_unknown"})
         return
-    token = tokens.make_token(user, tokens.RESET, now=now)
-    send_template(
-        user.email,
-        "Reset your password",
-        "reset",
-        user=user,
-        link=external_url("auth.reset", token=token),
-    )
+    queue_mail("reset", user)
     audit.record("password_reset_requested", user)
 
 
@@ -167,15 +153,7 @@ def request_email_change(user: User, new_email: str, password: str) -> str:
         raise InvalidEmail("That is already your email address.")
     if email_taken(new_email):
         raise Conflict("Another account already uses that email address.")
-    token = tokens.make_token(user, tokens.EMAIL_CHANGE, new_email=new_email)
-    send_template(
-        new_email,
-        "Confirm your new email address",
-        "email_change",
-        user=user,
-        new_email=new_email,
-        link=external_url("auth.confirm_email", token=token),
-    )
+    queue_mail("email_change", user, to=new_email, new_email=new_email)
     audit.record("email_change_requested", user, new_email=new_email)
     return new_email
 
@@ -190,14 +168,7 @@ def confirm_email_change(token: str, *, now: datetime | None = None) -> User:
     user.email_verified_at = now or tokens.utcnow()
     audit.record("email_changed", user, old_email=old_email, new_email=new_email)
     # The old inbox hears about it, so a hijacked account does not change hands silently.
-    send_template(
-        old_email,
-        "Your email address was changed",
-        "email_changed",
-        user=user,
-        old_email=old_email,
-        new_email=new_email,
-    )
+    queue_mail("email_changed", user, to=old_email, old_email=old_email, new_email=new_email)
     return user
 
 

@@ -1,21 +1,31 @@
-"""Outgoing mail: render HTML + text from templates/email/; a job delivers it after commit."""
+"""Outgoing mail: a service records what to send (an outbox row, in the caller's transaction);
+the send_outbox job renders it from templates/email/ and signs its links at send time.
+
+So a mail is never lost to a Redis outage at commit, and no signed link sits in Redis or in the
+database waiting to be read.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import current_app, has_request_context, render_template, url_for
+from flask import current_app, has_request_context, request, url_for
 
+from app.extensions import db
 from app.jobs import enqueue_on_commit
+from app.models import OutboxMessage, User
+from app.models.outbox import OutboxStatus
+from app.services.notifications.messages import KINDS, utcnow
 
 log = logging.getLogger(__name__)
 
 
-def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute link for a mail. PUBLIC_URL wins over the request's Host header, which a
-    client controls (a forged Host would otherwise put an attacker's domain in a reset link)."""
-    base = current_app.config.get("PUBLIC_URL")
+def external_url(endpoint: str, *, _base: str | None = None, **values: Any) -> str:
+    """An absolute link. PUBLIC_URL wins over the request's Host header, which a client
+    controls (a forged Host would otherwise put an attacker's domain in a reset link); `_base`
+    is the site address a queued mail was asked for from, used only without PUBLIC_URL."""
+    base = current_app.config.get("PUBLIC_URL") or _base
     if has_request_context():
         return (
             base.rstrip("/") + url_for(endpoint, **values)
@@ -28,9 +38,34 @@ def external_url(endpoint: str, **values: Any) -> str:
     return base.rstrip("/") + path
 
 
-def send_template(to: str, subject: str, template: str, **context: Any) -> None:
-    """Render email/<template>.txt and .html now; send_email runs once the caller commits."""
-    context = {"subject": subject, **context}
-    text = render_template(f"email/{template}.txt", **context)
-    html = render_template(f"email/{template}.html", **context)
-    enqueue_on_commit("send_email", to, subject, text, html)
+def site_url() -> str:
+    """Where links in a mail asked for now should point: PUBLIC_URL, else this request's site."""
+    if base := current_app.config.get("PUBLIC_URL"):
+        return base
+    if has_request_context():
+        return request.url_root
+    raise RuntimeError("set PUBLIC_URL to send mail with links outside a web request")
+
+
+def queue_mail(kind: str, user: User, *, to: str | None = None, **payload: Any) -> OutboxMessage:
+    """Record a `kind` mail about `user` (to their address unless `to`); sent after commit.
+
+    `payload` is stored as is: ids and facts the message needs, never a token or link.
+    """
+    if kind not in KINDS:
+        raise LookupError(f"no mail kind {kind!r} (see app/services/notifications/messages.py)")
+    if KINDS[kind].has_links:
+        payload = {**payload, "site_url": site_url()}
+    message = OutboxMessage(
+        kind=kind,
+        user=user,
+        recipient=to or user.email,
+        payload=payload,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(message)
+    db.session.flush()  # the id the job carries
+    enqueue_on_commit("send_outbox", message.id)
+    return message
