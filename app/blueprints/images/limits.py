@@ -21,8 +21,10 @@ def _uploader() -> str:
     return f"upload:ip:{request.remote_addr or ''}"
 
 
-upload_limit = limiter.limit(
+# shared: the web upload and the API count into one bucket
+upload_limit = limiter.shared_limit(
     lambda: current_app.config["UPLOAD_RATE_LIMIT"],
+    scope="uploads",
     key_func=_uploader,
     methods=["POST"],
     error_message=lambda: f"Too many uploads. Please try again {wait_phrase()}.",
