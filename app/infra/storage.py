@@ -2,6 +2,9 @@
 
 Keys look like "originals/ab/<sha256>.jpg". The same key rules apply to every backend, so a key that
 works locally also works on S3 (and can never escape the local root).
+
+Over 300 lines on purpose: the Storage contract and its two backends are one unit to read and
+change together (every method exists on both, with the same key rules).
 """
 
 from __future__ import annotations

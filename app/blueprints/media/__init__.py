@@ -18,7 +18,8 @@ def file(key: str) -> Response:
     if not isinstance(storage, LocalStorage):
         abort(404)
     try:
-        obj = storage.stat(public_key(key))  # validates the key: "..", absolute and hidden paths are refused
+        # validates the key: "..", absolute and hidden paths, and originals are refused
+        obj = storage.stat(public_key(key))
     except (InvalidStorageKey, StorageKeyNotFound):
         abort(404)
     # conditional=True answers If-None-Match / If-Modified-Since / Range from the file's ETag
