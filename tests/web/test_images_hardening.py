@@ -131,6 +131,9 @@ def test_the_storage_quota_refuses_with_413_and_stores_nothing(client, pat, monk
     page = upload(client, big, headers={})
     assert page.status_code == 413
     assert "Delete images you no longer need" in page.get_data(as_text=True)
+    alert = upload(client, big)  # the upload script's htmx request gets an alert fragment
+    assert alert.status_code == 413 and "<html" not in alert.get_data(as_text=True)
+    assert "Delete images you no longer need" in alert.get_data(as_text=True)
     api = upload(client, big, api=True, headers=bearer(pat))
     assert api.status_code == 413 and api.get_json()["code"] == "quota_exceeded"
     assert "of your 1 MB of storage" in api.get_json()["error"]
