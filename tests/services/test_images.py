@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Image, ImageKind, ImageStatus
-from app.services.exceptions import Conflict, DomainError, InvalidImage
+from app.services.exceptions import Conflict, DomainError, InvalidImage, NotFound
 from app.services.images import library
 from app.tasks.images import process_image
 from tests.images import HOSTILE, HOSTILE_REASONS, add_user, avatar_jpeg, banner_jpeg, stored_keys
@@ -175,3 +175,23 @@ def test_save_crop_validates_and_queues_a_new_revision(app):
     assert image.revision == 2 and image.status is ImageStatus.UPLOADED
     assert image.crop["box"] == {"x": 100, "y": 50, "w": 900, "h": 400}
     assert _queued(app) == 1
+
+
+@pytest.mark.parametrize("change", ["save_crop", "set_current"])
+def test_changing_an_image_deleted_meanwhile_is_a_404_not_a_crash(app, change):
+    user = add_user()
+    library.create_upload(user.id, "avatar", avatar_jpeg(seed=1))
+    image, _ = library.create_upload(user.id, "avatar", avatar_jpeg(seed=2))
+    db.session.commit()
+    image_id = image.id
+    stale = db.session.get(Image, image_id)
+    assert stale.width  # this request has read the row
+    with app.app_context():  # another tab deletes it, in its own session
+        library.delete_image(db.session.get(Image, image_id))
+        db.session.commit()
+
+    with pytest.raises(NotFound):
+        if change == "save_crop":
+            library.save_crop(stale, {"box": [0, 0, 100, 100]})
+        else:
+            library.set_current(stale)

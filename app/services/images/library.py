@@ -25,7 +25,7 @@ from app.infra.storage import Storage
 from app.jobs import enqueue_on_commit
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.user import User
-from app.services.exceptions import Conflict, DomainError
+from app.services.exceptions import Conflict, DomainError, NotFound
 from app.services.images import keys, pipeline, presets
 
 log = logging.getLogger(__name__)
@@ -179,9 +179,16 @@ def _bump(image: Image, **values: Any) -> int:
         .values(revision=Image.revision + 1, **values)
         .returning(Image.revision)
         .execution_options(synchronize_session=False)
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if revision is None:
+        raise _deleted()
     db.session.refresh(image, ["revision", *values])
     return revision
+
+
+def _deleted() -> NotFound:
+    # the row went between this request reading it and changing it (deleted in another tab)
+    return NotFound("That image has been deleted.")
 
 
 def _enqueue(image: Image) -> None:
@@ -243,6 +250,8 @@ def set_current(image: Image) -> Image:
     # Two requests at once would each clear the other's *old* pointer and then both set theirs,
     # tripping the one-current-per-kind index: take turns per person instead.
     lock_owner(image.user_id)
+    if db.session.scalar(select(Image.id).where(Image.id == image.id)) is None:
+        raise _deleted()
     db.session.execute(
         update(Image)
         .where(
