@@ -90,6 +90,17 @@ class Config:
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
     MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
 
+    # Images (images engineer): what one person may upload, and what one job may decode.
+    # Flask-Limiter string, counted per signed-in user (web and API together); 429 beyond it.
+    UPLOAD_RATE_LIMIT = os.environ.get("UPLOAD_RATE_LIMIT", "30 per hour; 10 per minute")
+    # Originals plus every file made from them, per user; 0 turns the quota off. 413 beyond it.
+    STORAGE_QUOTA_MB = env_int("STORAGE_QUOTA_MB", 500)
+    # Peak memory one image may take to process, estimated from its header (pixels × decoded
+    # bytes per pixel + a working copy); larger images are refused with a reason, upload and job.
+    IMAGE_MEMORY_BUDGET_MB = env_int("IMAGE_MEMORY_BUDGET_MB", 512)
+    # The orphan sweep leaves files younger than this alone (an upload may still be committing).
+    ORPHAN_GRACE_SECONDS = env_int("ORPHAN_GRACE_SECONDS", 86400)
+
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
 

@@ -2,6 +2,9 @@
 
 Keys look like "originals/ab/<sha256>.jpg". The same key rules apply to every backend, so a key that
 works locally also works on S3 (and can never escape the local root).
+
+Over 300 lines on purpose: the Storage contract and its two backends are one unit to read and
+change together (every method exists on both, with the same key rules).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import mimetypes
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,11 @@ from app.services.exceptions import NotFound
 
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 MUTABLE_CACHE_CONTROL = "no-cache"  # clients may cache but must revalidate (ETag) every time
+
+# Objects under these prefixes (uploaded originals, with their EXIF and GPS) never get a URL:
+# only the worker reads them. Everything a browser may fetch is made by the pipeline, which
+# strips metadata.
+PRIVATE_PREFIXES = ("originals/",)
 
 _KEY_CHARS = re.compile(r"[A-Za-z0-9._/-]{1,1024}")
 _EXT = re.compile(r"[a-z0-9]{1,10}")
@@ -56,6 +65,23 @@ def validate_key(key: str) -> str:
     ):
         raise InvalidStorageKey(key)
     return key
+
+
+def is_private(key: str) -> bool:
+    return key.startswith(PRIVATE_PREFIXES)
+
+
+def public_key(key: str) -> str:
+    """`key` validated for a URL; InvalidStorageKey for a private object (an original)."""
+    if is_private(validate_key(key)):
+        raise InvalidStorageKey(f"{key!r} is private: originals are never served by URL")
+    return key
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    modified: datetime  # aware, UTC
 
 
 def content_hashed_key(prefix: str, data: bytes, ext: str) -> str:
@@ -94,7 +120,13 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def url(self, key: str, *, expires: int | None = None) -> str:
-        """A URL a browser can fetch the object from (`expires` in seconds, where supported)."""
+        """A URL a browser can fetch the object from (`expires` in seconds, where supported).
+
+        Raises InvalidStorageKey for a private key (see PRIVATE_PREFIXES)."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object whose key starts with `prefix` (for the orphan sweep), in no order."""
 
     @abc.abstractmethod
     def ping(self) -> None:
@@ -164,7 +196,22 @@ class LocalStorage(Storage):
         return LocalObject(path, meta["content_type"], meta["cache_control"])
 
     def url(self, key: str, *, expires: int | None = None) -> str:
-        return f"{self.base_url}/{validate_key(key)}"  # served by the app; `expires` has no meaning
+        return f"{self.base_url}/{public_key(key)}"  # served by the app; `expires` has no meaning
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        top = self.root / prefix.strip("/")
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if name.startswith("."):  # a temp file of a write in progress
+                    continue
+                path = Path(dirpath) / name
+                try:
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:  # deleted while we walked
+                    continue
+                key = path.relative_to(self.root).as_posix()
+                yield StoredObject(key, datetime.fromtimestamp(mtime, UTC))
 
     def ping(self) -> None:
         try:
@@ -273,7 +320,7 @@ class S3Storage(Storage):
         return head.get("ContentType") if head else None
 
     def url(self, key: str, *, expires: int | None = None) -> str:
-        validate_key(key)
+        public_key(key)
         if self.cdn_base_url:  # the CDN serves public objects; `expires` does not apply
             return f"{self.cdn_base_url}/{key}"
         return self.client.generate_presigned_url(
@@ -281,6 +328,13 @@ class S3Storage(Storage):
             Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=expires if expires is not None else self.presign_expires,
         )
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            for obj in page.get("Contents", []):
+                yield StoredObject(obj["Key"], obj["LastModified"].astimezone(UTC))
 
     def ping(self) -> None:
         try:

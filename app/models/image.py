@@ -66,7 +66,8 @@ class Image(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[ImageKind] = mapped_column(_str_enum(ImageKind, "image_kind"))
-    # Content-hashed, so two rows (two users, or avatar + banner) may share one stored object.
+    # Keyed per owner (services/images/keys.py): only one person's rows share an object (the same
+    # photo as avatar and banner), and no key can be computed from the bytes.
     original_key: Mapped[str] = mapped_column(String(512), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     width: Mapped[int] = mapped_column(Integer)
@@ -78,7 +79,8 @@ class Image(TimestampMixin, db.Model):
     # An upright, downscaled JPEG of the whole image for the crop editor (made by the job).
     preview_key: Mapped[str | None] = mapped_column(String(512), index=True)
     crop: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # Bumped on every crop change: a job that finishes after a newer change leaves its work unsaved.
+    # Bumped in SQL on every change that needs new files; a job saves its work only if the
+    # revision it was queued for is still the latest (compare-and-set).
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     status: Mapped[ImageStatus] = mapped_column(
         _str_enum(ImageStatus, "image_status"),
@@ -123,7 +125,7 @@ class ImageVariant(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
     preset_key: Mapped[str] = mapped_column(String(64))
-    # Content-hashed too: identical output (same original, same crop) shares one object.
+    # Keyed per owner too: identical output for one person shares one object.
     storage_key: Mapped[str] = mapped_column(String(512), index=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)

@@ -94,6 +94,30 @@ def test_content_hashed_key_deduplicates():
 # --- LocalStorage ------------------------------------------------------------------------------
 
 
+def test_list_gives_every_key_under_a_prefix_with_its_age(storage: Storage):
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    storage.put("variants/ab/one.jpg", b"1", "image/jpeg")
+    storage.put("variants/cd/two.jpg", b"2", "image/jpeg")
+    storage.put("previews/ab/three.jpg", b"3", "image/jpeg")
+
+    listed = {obj.key: obj.modified for obj in storage.list("variants/")}
+
+    assert set(listed) == {"variants/ab/one.jpg", "variants/cd/two.jpg"}
+    assert all(
+        before < modified <= datetime.now(UTC) + timedelta(minutes=5)
+        for modified in listed.values()
+    )
+    assert list(storage.list("nothing-here/")) == []
+
+
+def test_originals_never_get_a_url(storage: Storage):
+    storage.put("originals/ab/photo.jpg", b"exif and gps", "image/jpeg")
+    with pytest.raises(InvalidStorageKey):
+        storage.url("originals/ab/photo.jpg")
+
+
 def test_local_files_live_under_root_without_leftovers(tmp_path: Path):
     storage = LocalStorage(tmp_path, base_url="/media/")
     storage.put("variants/ab/c.webp", b"data", "image/webp")
@@ -141,10 +165,10 @@ def test_storage_from_config_local(tmp_path: Path):
 
 
 def test_s3_stores_content_type_and_cache_control(s3_storage: S3Storage):
-    s3_storage.put("originals/a.png", PNG, "image/png")
+    s3_storage.put("variants/a.png", PNG, "image/png")
     s3_storage.put("avatars/1.png", PNG, "image/png", immutable=False)
 
-    head = s3_storage.client.head_object(Bucket=s3_storage.bucket, Key="originals/a.png")
+    head = s3_storage.client.head_object(Bucket=s3_storage.bucket, Key="variants/a.png")
     assert head["ContentType"] == "image/png"
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
     head = s3_storage.client.head_object(Bucket=s3_storage.bucket, Key="avatars/1.png")
@@ -152,9 +176,9 @@ def test_s3_stores_content_type_and_cache_control(s3_storage: S3Storage):
 
 
 def test_s3_presigned_url_serves_the_object(s3_storage: S3Storage):
-    s3_storage.put("originals/a.png", PNG, "image/png")
+    s3_storage.put("variants/a.png", PNG, "image/png")
 
-    resp = requests.get(s3_storage.url("originals/a.png"), timeout=10)
+    resp = requests.get(s3_storage.url("variants/a.png"), timeout=10)
 
     assert resp.status_code == 200
     assert resp.content == PNG
@@ -163,14 +187,14 @@ def test_s3_presigned_url_serves_the_object(s3_storage: S3Storage):
 
 
 def test_s3_presigned_url_is_sigv4_with_default_expiry(s3_storage: S3Storage):
-    query = dict(parse_qsl(urlsplit(s3_storage.url("originals/a.png")).query))
+    query = dict(parse_qsl(urlsplit(s3_storage.url("variants/a.png")).query))
     assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert query["X-Amz-Expires"] == "3600"
 
 
 def test_s3_presigned_url_expires(s3_storage: S3Storage):
-    s3_storage.put("originals/a.png", PNG, "image/png")
-    url = s3_storage.url("originals/a.png", expires=1)
+    s3_storage.put("variants/a.png", PNG, "image/png")
+    url = s3_storage.url("variants/a.png", expires=1)
 
     time.sleep(2.5)  # SigV4 timestamps have one-second resolution
 
@@ -178,8 +202,8 @@ def test_s3_presigned_url_expires(s3_storage: S3Storage):
 
 
 def test_s3_tampered_signature_is_refused(s3_storage: S3Storage):
-    s3_storage.put("originals/a.png", PNG, "image/png")
-    parts = urlsplit(s3_storage.url("originals/a.png"))
+    s3_storage.put("variants/a.png", PNG, "image/png")
+    parts = urlsplit(s3_storage.url("variants/a.png"))
     query = dict(parse_qsl(parts.query))
     signature = query["X-Amz-Signature"]
     query["X-Amz-Signature"] = ("0" if signature[0] != "0" else "1") + signature[1:]
@@ -190,8 +214,8 @@ def test_s3_tampered_signature_is_refused(s3_storage: S3Storage):
 
 
 def test_s3_objects_are_not_public(s3_storage: S3Storage, s3_server):
-    s3_storage.put("originals/a.png", PNG, "image/png")
-    url = f"{s3_server.endpoint_url}/{s3_storage.bucket}/originals/a.png"
+    s3_storage.put("variants/a.png", PNG, "image/png")
+    url = f"{s3_server.endpoint_url}/{s3_storage.bucket}/variants/a.png"
     assert requests.get(url, timeout=10).status_code == 403
 
 
@@ -199,8 +223,8 @@ def test_s3_cdn_base_url_gives_plain_urls(s3_server):
     storage = S3Storage(
         "bucket", endpoint_url=s3_server.endpoint_url, cdn_base_url="https://cdn.test/"
     )
-    assert storage.url("originals/ab/x.png") == "https://cdn.test/originals/ab/x.png"
-    assert storage.url("originals/ab/x.png", expires=5) == "https://cdn.test/originals/ab/x.png"
+    assert storage.url("variants/ab/x.png") == "https://cdn.test/variants/ab/x.png"
+    assert storage.url("variants/ab/x.png", expires=5) == "https://cdn.test/variants/ab/x.png"
 
 
 def test_s3_ping_with_wrong_secret_raises(s3_server, s3_storage: S3Storage):
@@ -235,5 +259,5 @@ def test_storage_from_config_s3(s3_settings: dict):
     storage = storage_from_config(s3_settings)
 
     assert isinstance(storage, S3Storage) and storage.bucket == s3_settings["S3_BUCKET"]
-    storage.put("originals/a.png", PNG, "image/png")
-    assert storage.get("originals/a.png") == PNG
+    storage.put("variants/a.png", PNG, "image/png")
+    assert storage.get("variants/a.png") == PNG

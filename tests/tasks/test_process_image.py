@@ -7,9 +7,9 @@ from PIL import Image as PILImage
 from rq.registry import FailedJobRegistry
 
 from app.extensions import db
-from app.infra.storage import S3Storage, content_hashed_key
+from app.infra.storage import S3Storage
 from app.models import Image, ImageStatus
-from app.services.images import library, pipeline, presets
+from app.services.images import keys, library, pipeline, presets
 from app.tasks.images import process_image
 from tests.images import add_user, avatar_jpeg, banner_jpeg, stored_keys
 from tests.unit import images as gen
@@ -62,28 +62,20 @@ def test_running_the_job_again_changes_nothing(app, run_jobs):
     assert stored_keys(app) == keys
 
 
-def test_new_crop_replaces_variants_and_deletes_orphaned_files(app, run_jobs):
-    data = avatar_jpeg(800)
-    image_id = _upload("avatar", data).id
-    twin_id = _upload("avatar", data, email="sam@example.com").id  # same bytes, same default crop
+def test_new_crop_replaces_variants_and_a_job_deletes_the_old_files(app, run_jobs):
+    image_id = _upload("avatar", avatar_jpeg(800)).id
     run_jobs()
     old = {v.preset_key: v.storage_key for v in _reload(image_id).variants}
-    assert old == {v.preset_key: v.storage_key for v in _reload(twin_id).variants}  # shared
 
     library.save_crop(_reload(image_id), {"box": [0, 0, 400, 400], "rotate": 90})
     db.session.commit()
     assert _reload(image_id).status is ImageStatus.UPLOADED
-    assert run_jobs() == 1
+    assert run_jobs() == 2  # the new files, then the job deleting the old ones
 
     image = _reload(image_id)
     new = {v.preset_key: v.storage_key for v in image.variants}
     assert image.status is ImageStatus.READY and new.keys() == old.keys()
     assert set(new.values()).isdisjoint(old.values())
-    keys = stored_keys(app)
-    assert set(new.values()) <= keys and set(old.values()) <= keys  # sam still uses the old ones
-
-    library.delete_image(_reload(twin_id))
-    db.session.commit()
     keys = stored_keys(app)
     assert set(old.values()).isdisjoint(keys) and set(new.values()) <= keys
     assert image.original_key in keys and image.preview_key in keys
@@ -146,7 +138,7 @@ def test_deleted_image_is_skipped(app, run_jobs):
     image = _upload("avatar", avatar_jpeg())
     library.delete_image(image)
     db.session.commit()
-    assert run_jobs() == 1  # the queued job runs and finds nothing to do
+    assert run_jobs() == 2  # the processing job finds nothing to do; the delete job runs
     assert stored_keys(app) == set()
 
 
@@ -187,7 +179,7 @@ def test_crop_saved_while_processing_wins_and_the_stale_run_stores_nothing(app, 
     # and the files are the new crop's (the pipeline's output is deterministic)
     crop = pipeline.Crop.from_json(image.crop)
     wanted = pipeline.make_variants(real.get(image.original_key), crop, [presets.get("x_avatar")])
-    key = content_hashed_key("variants", wanted[0].data, "jpg")
+    key = keys.owner_key_for("variants", image.user_id, wanted[0].data, "jpg")
     assert image.variant("x_avatar").storage_key == key
 
 

@@ -167,7 +167,10 @@ def corrupt_png() -> bytes:
 )
 def test_truncated_or_corrupt_files_are_invalid_images(make):
     data = make()
-    for call in (lambda: inspect(data, "avatar"), lambda: make_variants(data, Crop(), [X_AVATAR])):
+    calls = [lambda: make_variants(data, Crop(), [X_AVATAR])]
+    if make is not truncated_jpeg:  # a whole header: inspect reads only that, the job decodes
+        calls.append(lambda: inspect(data, "avatar"))
+    for call in calls:
         with pytest.raises(InvalidImage) as info:
             call()
         assert not isinstance(info.value, UnsupportedImageFormat)

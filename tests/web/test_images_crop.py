@@ -87,7 +87,7 @@ def test_saving_a_crop_reprocesses_and_the_partial_polls_until_ready(client, pat
     polled = client.get(f"/images/{image_id}/crop", headers=HX).get_data(as_text=True)
     assert polled.startswith('<div id="processed"') and "hx-trigger" in polled
 
-    assert run_jobs() == 1
+    assert run_jobs() == 2  # the new files, then the job deleting the old ones
     done = client.get(f"/images/{image_id}/crop", headers=HX).get_data(as_text=True)
     assert "hx-trigger" not in done and "Files ready" in done
     db.session.expire_all()

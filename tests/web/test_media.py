@@ -8,7 +8,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
 
 def test_serves_stored_bytes_with_headers(client, local_storage: LocalStorage):
-    key = content_hashed_key("originals", PNG, "png")
+    key = content_hashed_key("variants", PNG, "png")
     local_storage.put(key, PNG, "image/png")
 
     resp = client.get(local_storage.url(key))
@@ -22,7 +22,7 @@ def test_serves_stored_bytes_with_headers(client, local_storage: LocalStorage):
 
 
 def test_if_none_match_answers_304(client, local_storage: LocalStorage):
-    key = content_hashed_key("originals", PNG, "png")
+    key = content_hashed_key("variants", PNG, "png")
     local_storage.put(key, PNG, "image/png")
     etag = client.get(f"/media/{key}").headers["ETag"]
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from app.blueprints.api import api_user, bp
 from app.blueprints.images.forms import read_upload
+from app.blueprints.images.limits import upload_limit
 from app.extensions import db
 from app.models.image import Image
 from app.security import owned_or_404
@@ -42,6 +43,7 @@ def _image_json(image: Image) -> dict[str, Any]:
 
 
 @bp.post("/images")
+@upload_limit
 def create_image() -> tuple[Response, int]:
     form = read_upload(request)
     image, _ = library.create_upload(api_user().id, form.kind, form.data, form.filename)
@@ -63,7 +65,7 @@ def get_image(image_id: int) -> Response:
 @bp.delete("/images/<int:image_id>")
 def delete_image(image_id: int) -> tuple[str, int]:
     library.delete_image(owned_or_404(Image, image_id, owner=api_user()))
-    db.session.commit()  # stored files nothing else uses are deleted now
+    db.session.commit()  # a job deletes the stored files nothing else uses
     return "", 204
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from app.blueprints.images import bp
 from app.blueprints.images.forms import read_crop, read_upload
+from app.blueprints.images.limits import upload_limit
 from app.extensions import db
 from app.htmx import is_htmx, render
 from app.models.image import Image, ImageKind, ImageStatus
@@ -83,6 +84,7 @@ def index() -> str:
 
 @bp.post("/images")
 @login_required
+@upload_limit
 def upload() -> Response:
     form = read_upload(request)
     image, created = library.create_upload(current_user.id, form.kind, form.data, form.filename)
@@ -164,7 +166,7 @@ def delete(image_id: int) -> Response | str:
         return render_template("images/confirm_delete.html", image=image, thumbs=THUMBS)
     kind = image.kind
     library.delete_image(image)
-    db.session.commit()  # stored files that nothing else uses are deleted now
+    db.session.commit()  # a job deletes the stored files nothing else uses
     if is_htmx():
         return make_response("", 200)  # the card swaps itself out
     flash("Image deleted.", "success")

@@ -1,8 +1,13 @@
-"""Serves LocalStorage files in development and tests; with S3 the browser fetches from S3/CDN."""
+"""Serves LocalStorage files in development and tests; with S3 the browser fetches from S3/CDN.
+
+Only what the pipeline made (metadata stripped) is served: originals keep their EXIF and GPS and
+are private. Keys are per owner and unguessable (app/services/images/keys.py), so a URL never
+tells anyone whether somebody else uploaded the same bytes.
+"""
 
 from flask import Blueprint, Response, abort, current_app, send_file
 
-from app.infra.storage import InvalidStorageKey, LocalStorage, StorageKeyNotFound
+from app.infra.storage import InvalidStorageKey, LocalStorage, StorageKeyNotFound, public_key
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
@@ -13,7 +18,8 @@ def file(key: str) -> Response:
     if not isinstance(storage, LocalStorage):
         abort(404)
     try:
-        obj = storage.stat(key)  # validates the key: "..", absolute and hidden paths are refused
+        # validates the key: "..", absolute and hidden paths, and originals are refused
+        obj = storage.stat(public_key(key))
     except (InvalidStorageKey, StorageKeyNotFound):
         abort(404)
     # conditional=True answers If-None-Match / If-Modified-Since / Range from the file's ETag

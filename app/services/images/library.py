@@ -1,28 +1,32 @@
-"""Uploads, crops and processed variants: the database and storage side of the image pipeline.
+"""Uploads, crops, the current image and deletes: the request side of the image pipeline.
 
-Services never commit: routes and jobs do. Storage objects are content-hashed and may be shared by
-several rows (two users uploading the same photo), so an object is deleted only once no row
-refers to it, and only after the transaction that dropped the last reference has committed.
+Services never commit: routes and jobs do. Stored objects are keyed per owner (keys.py), so only
+one person's rows can share an object. Nothing is deleted from storage in a web request: a
+delete queues `delete_stored_files`, which re-checks references first (cleanup.py).
+
+Every change that makes new files bumps `revision` in SQL (never read-modify-write in Python,
+which loses one of two concurrent crops) and queues `process_image(id, revision)`; the job's
+final write is compare-and-set on that revision (processing.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import event, func, select, union, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.infra.storage import Storage, StorageKeyNotFound, content_hashed_key
+from app.infra.storage import Storage
 from app.jobs import enqueue_on_commit
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
-from app.services.exceptions import Conflict, DomainError
-from app.services.images import pipeline, presets
+from app.models.user import User
+from app.services.exceptions import Conflict, DomainError, NotFound
+from app.services.images import keys, pipeline, presets
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +38,26 @@ EXTENSIONS = {
     "heif": "heic",
     "avif": "avif",
 }
-# The cropper works on an upright JPEG copy: browsers cannot show HEIC, and a 50 MP original
-# would make the page crawl. Crop boxes are still saved in the original's pixels.
-EDITOR_MAX_SIDE = 1600
-EDITOR_MAX_BYTES = 3_000_000
 ORIGINAL_MISSING = "The uploaded file is missing from storage. Upload the image again."
 PROCESSING_FAILED = "Processing failed because of an unexpected error. Try again in a moment."
+MB = 1024 * 1024
 
 
 def storage() -> Storage:
     return current_app.extensions["storage"]
+
+
+def lock_owner(user_id: int) -> None:
+    """Serialise one person's storage changes (uploads, file writes, deletes, current image).
+
+    FOR NO KEY UPDATE on the user row: it does not block inserts that merely reference the user.
+    SQLite ignores it; there a single writer at a time gives the same order.
+    """
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+
+
+def memory_budget() -> int:
+    return current_app.config["IMAGE_MEMORY_BUDGET_MB"] * MB
 
 
 def parse_kind(value: str | None) -> ImageKind:
@@ -58,17 +72,24 @@ def parse_kind(value: str | None) -> ImageKind:
 def create_upload(
     user_id: int, kind: ImageKind | str, data: bytes, filename: str = ""
 ) -> tuple[Image, bool]:
-    """Validate and store an upload; returns (image, created).
+    """Check (header only) and store an upload; returns (image, created).
 
-    The same bytes uploaded again by the same person for the same kind return the existing row.
-    Nothing is stored for an invalid file: inspect() raises before any write.
+    The same bytes uploaded again by the same person for the same kind return the existing row,
+    stored again if the object went missing. Nothing is stored for a file the checks refuse.
     """
     kind = parse_kind(kind)
-    info = pipeline.inspect(data, kind.value, max_pixels=current_app.config["MAX_IMAGE_PIXELS"])
+    info = pipeline.inspect(
+        data,
+        kind.value,
+        max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
+        memory_budget=memory_budget(),
+    )
     sha256 = hashlib.sha256(data).hexdigest()
+    lock_owner(user_id)  # the quota check and a delete job both see this upload whole
     if existing := _find(user_id, kind, sha256):
-        return _revive(existing), False
-    key = content_hashed_key("originals", data, EXTENSIONS[info.format])
+        return _revive(existing, data), False
+    _check_quota(user_id, len(data))
+    key = keys.owner_key("originals", user_id, sha256, EXTENSIONS[info.format])
     storage().put(key, data, info.mime)
     image = Image(
         user_id=user_id,
@@ -91,7 +112,7 @@ def create_upload(
     except IntegrityError:
         # A parallel request stored the same bytes (or made a current image) first.
         if existing := _find(user_id, kind, sha256):
-            return _revive(existing), False
+            return _revive(existing, data), False
         image.is_current = False
         db.session.add(image)
         db.session.flush()
@@ -113,16 +134,65 @@ def _current(user_id: int, kind: ImageKind) -> Image | None:
     )
 
 
-def _revive(image: Image) -> Image:
-    """Uploading a failed image again is how a person retries it."""
-    if image.status is ImageStatus.FAILED:
-        image.status, image.error = ImageStatus.UPLOADED, None
+def _revive(image: Image, data: bytes) -> Image:
+    """Uploading the same file again is how a person retries it: a failed image is processed
+    again, and an original that went missing from storage is stored again first."""
+    if not storage().exists(image.original_key):
+        log.warning("image %s: original missing from storage, stored again", image.id)
+        storage().put(image.original_key, data, image.mime)
+        _bump(image, status=ImageStatus.UPLOADED, error=None)
+        _enqueue(image)
+    elif image.status is ImageStatus.FAILED:
+        _bump(image, status=ImageStatus.UPLOADED, error=None)
         _enqueue(image)
     return image
 
 
+def _check_quota(user_id: int, size: int) -> None:
+    quota = current_app.config["STORAGE_QUOTA_MB"] * MB
+    if quota <= 0:
+        return
+    originals = select(func.coalesce(func.sum(Image.bytes), 0)).where(Image.user_id == user_id)
+    variants = (
+        select(func.coalesce(func.sum(ImageVariant.bytes), 0))
+        .join(Image, Image.id == ImageVariant.image_id)
+        .where(Image.user_id == user_id)
+    )
+    used = db.session.scalar(originals) + db.session.scalar(variants)
+    if used + size > quota:
+        raise DomainError(
+            f"Your images already use {used / MB:.1f} MB of your {quota // MB} MB of storage, "
+            f"and this file is {size / MB:.1f} MB. Delete images you no longer need to make room.",
+            status=413,
+            code="quota_exceeded",
+        )
+
+
+def _bump(image: Image, **values: Any) -> int:
+    """Start a new revision in SQL (revision = revision + 1) and return it.
+
+    Computed by the database, so two concurrent changes get two revisions and the job for the
+    older one cannot save over the newer one."""
+    revision = db.session.execute(
+        update(Image)
+        .where(Image.id == image.id)
+        .values(revision=Image.revision + 1, **values)
+        .returning(Image.revision)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if revision is None:
+        raise _deleted()
+    db.session.refresh(image, ["revision", *values])
+    return revision
+
+
+def _deleted() -> NotFound:
+    # the row went between this request reading it and changing it (deleted in another tab)
+    return NotFound("That image has been deleted.")
+
+
 def _enqueue(image: Image) -> None:
-    enqueue_on_commit("process_image", image.id)
+    enqueue_on_commit("process_image", image.id, image.revision)
 
 
 def requeue_stale(cutoff: datetime) -> list[int]:
@@ -148,8 +218,7 @@ def requeue_stale(cutoff: datetime) -> list[int]:
 
 def reprocess(image: Image) -> Image:
     """Make every variant again (after a preset change, or to retry a failure)."""
-    image.status, image.error = ImageStatus.UPLOADED, None
-    image.revision += 1
+    _bump(image, status=ImageStatus.UPLOADED, error=None)
     _enqueue(image)
     return image
 
@@ -163,16 +232,14 @@ def save_crop(image: Image, data: dict[str, Any] | None) -> Image:
     if not isinstance(data, dict | None):
         raise DomainError("The crop must be a JSON object.", status=422, code="invalid_crop")
     crop = pipeline.Crop.from_json(data)
-    keys = {p.key for p in presets_for(image)}
-    if unknown := sorted(set(crop.overrides) - keys):
+    keys_ = {p.key for p in presets_for(image)}
+    if unknown := sorted(set(crop.overrides) - keys_):
         raise DomainError(
             f"Unknown preset in crop: {', '.join(unknown)}.", status=422, code="invalid_crop"
         )
     for preset in presets_for(image):  # raises when a box lies outside the image
         pipeline.crop_box_for(preset, crop, image.width, image.height)
-    image.crop = crop.to_json()
-    image.revision += 1  # a job still working on the old crop will not save its result
-    image.status, image.error = ImageStatus.UPLOADED, None
+    _bump(image, crop=crop.to_json(), status=ImageStatus.UPLOADED, error=None)
     _enqueue(image)
     return image
 
@@ -180,6 +247,11 @@ def save_crop(image: Image, data: dict[str, Any] | None) -> Image:
 def set_current(image: Image) -> Image:
     if image.status is ImageStatus.FAILED:
         raise Conflict(f"This image could not be processed, so it cannot be your {image.kind}.")
+    # Two requests at once would each clear the other's *old* pointer and then both set theirs,
+    # tripping the one-current-per-kind index: take turns per person instead.
+    lock_owner(image.user_id)
+    if db.session.scalar(select(Image.id).where(Image.id == image.id)) is None:
+        raise _deleted()
     db.session.execute(
         update(Image)
         .where(
@@ -189,6 +261,7 @@ def set_current(image: Image) -> Image:
             Image.is_current.is_(True),
         )
         .values(is_current=False)
+        .execution_options(synchronize_session="fetch")
     )
     db.session.flush()  # the partial unique index allows one current image per kind
     image.is_current = True
@@ -196,135 +269,28 @@ def set_current(image: Image) -> Image:
 
 
 def delete_image(image: Image) -> None:
-    """Delete the row and its variants; stored files go once nothing else refers to them."""
-    keys = _keys_of(image)
-    db.session.delete(image)
-    db.session.flush()
-    delete_unreferenced_after_commit(keys)
+    """Delete the row and its variants now; their files go in a job after the commit.
 
-
-def _keys_of(image: Image) -> set[str]:
-    keys = {image.original_key, *(v.storage_key for v in image.variants)}
-    if image.preview_key:
-        keys.add(image.preview_key)
-    return keys
-
-
-# --- the worker side -------------------------------------------------------------------------
-
-
-def editor_preset(image: Image) -> presets.Preset:
-    """A preset for the whole upright image, at most EDITOR_MAX_SIDE on its longest side."""
-    scale = min(1.0, EDITOR_MAX_SIDE / max(image.width, image.height))
-    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
-    return presets.Preset(
-        "editor",
-        image.kind.value,
-        "linkarooie",
-        width,
-        height,
-        EDITOR_MAX_BYTES,
-        ("jpeg",),
-        "rect",
-        "Editor copy",
-        fixed=False,
-    )
-
-
-def render(
-    image: Image, *, max_pixels: int = pipeline.MAX_PIXELS
-) -> tuple[list[pipeline.Variant], pipeline.Variant | None]:
-    """Make every variant (and the editor copy when missing), in memory.
-
-    Slow (Pillow): the job calls this outside any row lock. Nothing is stored yet, so a render
-    that turns out to be stale (the crop changed meanwhile) leaves nothing to clean up.
+    The keys come back from the DELETEs themselves (RETURNING), not from what this request read
+    earlier: a job that finished meanwhile may have replaced every variant.
     """
-    try:
-        data = storage().get(image.original_key)
-    except StorageKeyNotFound:
-        raise DomainError(ORIGINAL_MISSING, status=410, code="original_missing") from None
-    crop = pipeline.Crop.from_json(image.crop)
-    variants = pipeline.make_variants(data, crop, presets_for(image), max_pixels=max_pixels)
-    editor = None
-    if not image.preview_key:
-        editor = pipeline.make_variants(
-            data, pipeline.Crop(), [editor_preset(image)], max_pixels=max_pixels
-        )[0]
-    return variants, editor
-
-
-def _variant_key(variant: pipeline.Variant) -> str:
-    prefix = "previews" if variant.preset_key == "editor" else "variants"
-    return content_hashed_key(prefix, variant.data, EXTENSIONS[variant.format])
-
-
-def record_variants(
-    image: Image, variants: list[pipeline.Variant], editor: pipeline.Variant | None
-) -> None:
-    """Store the files, replace the image's variant rows and mark it ready.
-
-    Old files nothing refers to any more are deleted after the commit.
-    """
-    for variant in [*variants, editor] if editor else variants:
-        storage().put(_variant_key(variant), variant.data, variant.mime)
-    old_keys = {v.storage_key for v in image.variants}
-    image.variants.clear()
-    db.session.flush()  # the old rows go first: (image, preset) is unique
-    for variant in variants:
-        image.variants.append(
-            ImageVariant(
-                preset_key=variant.preset_key,
-                storage_key=_variant_key(variant),
-                width=variant.width,
-                height=variant.height,
-                bytes=len(variant.data),
-                format=variant.format,
-                mime=variant.mime,
-            )
+    user_id, image_id = image.user_id, image.id
+    db.session.expunge(image)
+    removed = set(
+        db.session.scalars(
+            delete(ImageVariant)
+            .where(ImageVariant.image_id == image_id)
+            .returning(ImageVariant.storage_key)
+            .execution_options(synchronize_session=False)
         )
-    if editor is not None:
-        image.preview_key = _variant_key(editor)
-    image.status, image.error = ImageStatus.READY, None
-    image.processed_at = datetime.now(UTC)
-    db.session.flush()
-    delete_unreferenced_after_commit(old_keys - {v.storage_key for v in image.variants})
-
-
-def mark_failed(image: Image, exc: Exception) -> None:
-    image.status = ImageStatus.FAILED
-    image.error = exc.message if isinstance(exc, DomainError) else PROCESSING_FAILED
-
-
-# --- storage clean-up ----------------------------------------------------------------------
-
-
-def referenced(keys: Iterable[str]) -> set[str]:
-    """The subset of `keys` that some row (in this transaction's view) still uses."""
-    keys = set(keys)
-    if not keys:
-        return set()
-    query = union(
-        select(Image.original_key).where(Image.original_key.in_(keys)),
-        select(Image.preview_key).where(Image.preview_key.in_(keys)),
-        select(ImageVariant.storage_key).where(ImageVariant.storage_key.in_(keys)),
     )
-    return set(db.session.scalars(query))
-
-
-def delete_unreferenced_after_commit(keys: Iterable[str]) -> None:
-    if orphans := set(keys) - referenced(keys):
-        db.session.info.setdefault("storage_deletes", set()).update(orphans)
-
-
-@event.listens_for(db.session, "after_commit")
-def _delete_orphans(session) -> None:
-    for key in sorted(session.info.pop("storage_deletes", ())):
-        try:
-            storage().delete(key)
-        except Exception:  # the row is gone either way; a stray object costs only bytes
-            log.exception("could not delete stored object %s", key)
-
-
-@event.listens_for(db.session, "after_rollback")
-def _keep_objects(session) -> None:
-    session.info.pop("storage_deletes", None)
+    row = db.session.execute(
+        delete(Image)
+        .where(Image.id == image_id)
+        .returning(Image.original_key, Image.preview_key)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is not None:
+        removed.update(key for key in row if key)
+    if removed:
+        enqueue_on_commit("delete_stored_files", user_id, sorted(removed))

@@ -163,8 +163,12 @@ def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
     return im, fmt
 
 
-def inspect(data: bytes, kind: str, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
-    """Validate an upload for `kind` ("avatar" | "banner"); sizes are reported upright."""
+def inspect(
+    data: bytes, kind: str, *, max_pixels: int = MAX_PIXELS, memory_budget: int | None = None
+) -> ImageInfo:
+    """Validate an upload for `kind` ("avatar" | "banner") from its header alone: format, size,
+    pixel and memory limits. Cheap enough for a web request; the job decodes the pixels (and
+    fails the image with a reason when they turn out corrupt). Sizes are reported upright."""
     if kind not in MIN_SIZE:
         raise ValueError(f"unknown image kind {kind!r}")
     min_w, min_h = MIN_SIZE[kind]
@@ -172,20 +176,50 @@ def inspect(data: bytes, kind: str, *, max_pixels: int = MAX_PIXELS) -> ImageInf
     with im:
         try:
             width, height = im.size[::-1] if orientation(im) >= 5 else im.size
-            if width < min_w or height < min_h:
-                need = f"{min_w}×{min_h} pixels" if kind == "avatar" else f"{min_w} pixels wide"
-                raise InvalidImage(
-                    f"{'An avatar' if kind == 'avatar' else 'A banner'} must be at "
-                    f"least {need}; this image is {width}×{height}."
-                )
-            if fmt == "jpeg" and min(im.size) >= 64:  # 1/8 scale still entropy-decodes it all
-                im.draft(im.mode, (im.width // 8, im.height // 8))
-            im.load()
-        except DomainError:
-            raise
         except Exception as exc:
             raise InvalidImage(CORRUPT) from exc
+        if width < min_w or height < min_h:
+            need = f"{min_w}×{min_h} pixels" if kind == "avatar" else f"{min_w} pixels wide"
+            raise InvalidImage(
+                f"{'An avatar' if kind == 'avatar' else 'A banner'} must be at "
+                f"least {need}; this image is {width}×{height}."
+            )
+        if memory_budget is not None:
+            check_memory(im, memory_budget)
     return ImageInfo(fmt, width, height, MIME[fmt])
+
+
+# Bytes per pixel Pillow keeps for a decoded frame of each mode (multi-band 8-bit modes are
+# stored four bytes a pixel); anything unlisted is taken as the widest.
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+_WORKING_BYTES = 4  # the RGB(A) working copy the resize makes next to the decoded frame
+
+
+def memory_needed(im: Image.Image) -> int:
+    """Roughly the peak bytes processing `im` takes, from its header: the decoded frame in its
+    own mode (16-bit and CMYK frames are wider than they look on disk) plus a working copy."""
+    per_pixel = _PIXEL_BYTES.get(im.mode, 4) + _WORKING_BYTES
+    return im.width * im.height * per_pixel
+
+
+def check_memory(im: Image.Image, budget: int) -> None:
+    """Refuse, with a reason, an image whose pixels would take more than `budget` bytes."""
+    needed = memory_needed(im)
+    if needed > budget:
+        mb = 1024 * 1024
+        raise InvalidImage(
+            f"This {im.width}×{im.height} {im.mode} image needs about {math.ceil(needed / mb)} MB "
+            f"of memory to process; the limit is {budget // mb} MB. Upload a smaller image "
+            "(or an 8-bit RGB one)."
+        )
+
+
+def check_budget(data: bytes, *, max_pixels: int = MAX_PIXELS, memory_budget: int) -> None:
+    """The header checks again, in the job, before anything is decoded (limits may have
+    changed since the upload)."""
+    im, _ = _open(data, max_pixels)
+    with im:
+        check_memory(im, memory_budget)
 
 
 def crop_box_for(preset: Preset, crop: Crop, width: int, height: int) -> Box:
