@@ -74,8 +74,25 @@
     return { x: d.x * sx, y: d.y * sy, w: d.width * sx, h: d.height * sy };
   };
 
+  // The previews draw from an upright canvas copy of the editor image. The copy is only taken
+  // once every byte has arrived and the picture is decoded: drawing a half-loaded image gives a
+  // blank (or partial) copy, and a cached blank copy would keep every live preview empty.
+  let sourceReady = false;
   let rotated = null;
+  function sourceArrived() {
+    if (!image.complete || !image.naturalWidth) return;
+    const decoded = image.decode ? image.decode().catch(() => {}) : Promise.resolve();
+    decoded.then(() => {
+      if (sourceReady || !image.complete || !image.naturalWidth) return;
+      sourceReady = true;
+      rotated = null; // rebuilt from the whole picture at the next draw
+      schedule();
+    });
+  }
+  image.addEventListener("load", sourceArrived);
+
   function rotatedSource() {
+    if (!sourceReady) return null;
     if (rotated && rotated.angle === state.rotate) return rotated.canvas;
     const iw = image.naturalWidth;
     const ih = image.naturalHeight;
@@ -264,10 +281,11 @@
 
   function draw() {
     const dpr = window.devicePixelRatio || 1;
+    const source = rotatedSource();
     for (const { fig, preset, views } of figures) {
       const real = showing === "processed" ? processed[preset.key] : null;
       const useReal = real && real.complete && real.naturalWidth > 0;
-      fig.dataset.showing = useReal ? "processed" : "live";
+      fig.dataset.showing = useReal ? "processed" : source ? "live" : "loading";
       const box = useReal ? null : cropBoxFor(preset, state, W, H);
       for (const view of views) {
         const canvas = view.querySelector("canvas");
@@ -283,10 +301,10 @@
           const sx = real.naturalWidth / preset.width;
           const sy = real.naturalHeight / preset.height;
           ctx.drawImage(real, z.x * sx, z.y * sy, z.w * sx, z.h * sy, 0, 0, w, h);
-        } else if (box && image.naturalWidth) {
+        } else if (box && source) {
           const k = box.w / preset.width; // original px per platform px
           const [sx, sy] = scale();
-          ctx.drawImage(rotatedSource(), (box.x + z.x * k) / sx, (box.y + z.y * k) / sy,
+          ctx.drawImage(source, (box.x + z.x * k) / sx, (box.y + z.y * k) / sy,
             (z.w * k) / sx, (z.h * k) / sy, 0, 0, w, h);
         }
       }
@@ -344,4 +362,5 @@
   const initial = document.getElementById("processed");
   if (initial) onProcessed(initial);
   refreshBadges();
+  sourceArrived(); // already loaded (from the cache) before this script ran
 })();

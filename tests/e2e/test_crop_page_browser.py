@@ -1,0 +1,87 @@
+"""The crop page as a new user meets it: a slow connection, a phone, and the save button."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.support import (
+    HeldBack,
+    element_image,
+    is_blank,
+    sign_in,
+    upload_ready,
+    wait_js,
+)
+from tests.unit import images as gen
+
+
+@pytest.fixture
+def pat(live_server, page, make_user):
+    make_user(email="pat@example.com", name="Pat")
+    sign_in(page, live_server, "pat@example.com")
+
+
+@pytest.fixture
+def held():
+    server = HeldBack()
+    yield server
+    server.close()
+
+
+def crop_link(page, kind: str = "avatar") -> str:
+    return page.locator(f"#grid-{kind} a.crop-link").first.get_attribute("href")
+
+
+def wait_until_drawn(page, selector: str, timeout_s: float = 15) -> None:
+    """Until every canvas matched shows a picture (checked as pixels, as a person sees them)."""
+    canvases = page.locator(selector)
+    for _ in range(int(timeout_s * 4)):
+        if not any(is_blank(element_image(c)) for c in canvases.all()):
+            return
+        page.wait_for_timeout(250)
+    blank = [i for i, c in enumerate(canvases.all()) if is_blank(element_image(c))]
+    raise AssertionError(f"previews still blank: {blank} of {canvases.count()}")
+
+
+def test_live_previews_are_drawn_when_the_picture_arrives_slowly(
+    live_server, page, pat, run_jobs, tmp_path, held
+):
+    """The editor copy arrives in two parts (its head, then the rest when the test says), while
+    the processed files arrive in between: the previews drawn meanwhile must not leave a blank
+    copy behind, and after an edit every live preview shows the picture."""
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes(gen.jpeg(gen.photo(2400, 1800, seed=11), quality=92))
+    upload_ready(page, live_server, run_jobs, photo)
+    href = crop_link(page)
+
+    def hold_editor_copy(route) -> None:
+        answer = route.fetch()
+        held.body, held.content_type = answer.body(), answer.headers["content-type"]
+        route.continue_(url=held.url)
+
+    waiting: list = []  # processed files wait until the editor copy is half there
+
+    def wait(route) -> None:
+        waiting.append(route)
+
+    page.route("**/previews/**", hold_editor_copy)
+    page.route("**/variants/**", wait)
+    page.goto(live_server + href, wait_until="commit")
+    wait_js(page, "document.getElementById('crop-source')?.naturalWidth > 0")
+    assert not page.evaluate("() => document.getElementById('crop-source').complete")
+    page.unroute("**/variants/**", wait)
+    for route in waiting:
+        route.continue_()
+    wait_js(  # every preview shows its processed file, drawn while the editor copy is half-loaded
+        page,
+        "document.querySelectorAll('.pv[data-showing=processed]').length"
+        " === document.querySelectorAll('.pv').length",
+    )
+    held.release()
+    page.wait_for_selector(".cropper-crop-box")
+
+    page.click("[data-action=zoom-in]")
+    expect(page.locator("#preview-source")).to_have_text("Live preview")
+    wait_until_drawn(page, ".pv .pv-main canvas")
+    page.shot("live-after-slow-load")
