@@ -59,7 +59,7 @@ def register() -> Response | str | tuple[str, int]:
             db.session.commit()  # the verification mail is queued on this commit
             flash(
                 f"Welcome, {user.name}! We sent a link to {user.email} to confirm your address.",
-                "success",
+                "verify",  # said by the verify banner, not as a second alert
             )
             return redirect(home_url())
     status = 422 if form.errors else 200
