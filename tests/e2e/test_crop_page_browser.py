@@ -9,6 +9,7 @@ from tests.e2e.support import (
     HeldBack,
     element_image,
     is_blank,
+    poll_until,
     sign_in,
     upload_ready,
     wait_js,
@@ -85,3 +86,27 @@ def test_live_previews_are_drawn_when_the_picture_arrives_slowly(
     expect(page.locator("#preview-source")).to_have_text("Live preview")
     wait_until_drawn(page, ".pv .pv-main canvas")
     page.shot("live-after-slow-load")
+
+
+def test_save_is_the_main_action_only_once_the_crop_changed(
+    live_server, page, pat, run_jobs, tmp_path
+):
+    photo = tmp_path / "face.jpg"
+    photo.write_bytes(gen.jpeg(gen.photo(900, 900, seed=3), quality=90))
+    upload_ready(page, live_server, run_jobs, photo)
+    page.goto(live_server + crop_link(page))
+    page.wait_for_selector(".cropper-crop-box")
+    save = page.get_by_role("button", name="Save crop and make the files")
+    expect(save).to_be_disabled()  # the files of this crop exist already
+    expect(save).to_have_class("secondary")
+    page.shot("save-nothing-changed")
+
+    page.click("[data-action=zoom-in]")
+    expect(save).to_be_enabled()
+    expect(save).not_to_have_class("secondary")  # Pico's primary button
+    page.shot("save-after-a-change")
+
+    save.click()
+    poll_until(page, run_jobs, "#processed[data-status=ready]")
+    expect(save).to_be_disabled()  # saved: nothing to do again until the next change
+    expect(save).to_have_class("secondary")

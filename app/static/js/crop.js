@@ -20,6 +20,7 @@
   const field = document.getElementById("crop-value");
   const badge = document.getElementById("preview-source");
   const overrideBar = document.getElementById("override-bar");
+  const saveButton = document.getElementById("crop-save");
 
   const toBox = (v) => (Array.isArray(v) ? { x: v[0], y: v[1], w: v[2], h: v[3] } : { ...v });
   const state = {
@@ -168,8 +169,19 @@
     field.value = JSON.stringify({ box: round(state.box), rotate: state.rotate, overrides });
   }
 
+  // "Save crop and make the files" is the thing to do only once the crop has changed (or to try
+  // again after the files could not be made); until then it is a quiet, disabled button.
+  function refreshSave() {
+    const failed = document.getElementById("processed")?.dataset.status === "failed";
+    const needed = dirty || failed;
+    saveButton.classList.toggle("secondary", !needed);
+    saveButton.disabled = !needed;
+    saveButton.title = needed ? "" : "Move or resize the crop first: these files are made already.";
+  }
+
   function touched() {
     dirty = true;
+    refreshSave();
     showing = "live";
     // what the status line says is about the saved crop, not this one
     document.getElementById("processed")?.setAttribute("hidden", "");
@@ -354,13 +366,20 @@
     dirty = true; // not saved after all (the reason is in the alert area)
     document.getElementById("crop-unsaved").hidden = false;
   });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    // after htmx has re-enabled the button (hx-disabled-elt)
+    if (event.detail.elt.id === "crop-form") refreshSave();
+  });
   document.addEventListener("htmx:load", (event) => {
-    if (event.detail.elt.id === "processed") onProcessed(event.detail.elt);
+    if (event.detail.elt.id !== "processed") return;
+    onProcessed(event.detail.elt);
+    refreshSave();
   });
   new ResizeObserver(() => { layout(); schedule(); }).observe(app.querySelector(".preview-grid"));
 
   const initial = document.getElementById("processed");
   if (initial) onProcessed(initial);
   refreshBadges();
+  refreshSave();
   sourceArrived(); // already loaded (from the cache) before this script ran
 })();
