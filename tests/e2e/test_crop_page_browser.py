@@ -110,3 +110,59 @@ def test_save_is_the_main_action_only_once_the_crop_changed(
     poll_until(page, run_jobs, "#processed[data-status=ready]")
     expect(save).to_be_disabled()  # saved: nothing to do again until the next change
     expect(save).to_have_class("secondary")
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def box_of(page, selector: str) -> dict:
+    return page.locator(selector).first.bounding_box()
+
+
+def a_preview_in_view(page) -> bool:
+    """Some preview is wholly on screen, on top (not covered), and shows a picture."""
+    for canvas in page.locator(".pv .pv-main canvas").all():
+        box = canvas.bounding_box()
+        inside = box and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+        inside = inside and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        if not inside:
+            continue
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        on_top = page.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y)?.closest('.pv-frame') !== null", [x, y]
+        )
+        if on_top and not is_blank(element_image(canvas)):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("kind", ["avatar", "banner"])
+def test_a_phone_shows_a_preview_while_cropping(live_server, page, pat, run_jobs, tmp_path, kind):
+    size = (1200, 1200) if kind == "avatar" else (2400, 900)
+    photo = tmp_path / f"{kind}.jpg"
+    photo.write_bytes(gen.jpeg(gen.photo(*size, seed=5), quality=90))
+    upload_ready(page, live_server, run_jobs, photo, kind=kind)
+    page.set_viewport_size(PHONE)
+    page.goto(live_server + crop_link(page, kind))
+    page.wait_for_selector(".cropper-crop-box")
+    page.click("[data-action=zoom-in]")  # an edit: the previews are live
+    page.shot(f"phone-{kind}")
+
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    assert height < 2 * PHONE["height"], height  # was over 4,000 px: every preview stacked
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # the stage has the picture's shape, not a tall black box around a thin strip
+    stage = box_of(page, ".crop-stage")
+    picture = box_of(page, ".cropper-canvas")
+    expected = stage["width"] * size[1] / size[0]
+    assert stage["height"] <= max(expected, 100) * 1.1 + 2, (stage, expected)
+    assert picture["height"] >= stage["height"] * 0.9 or picture["width"] >= stage["width"] * 0.9
+
+    # with the whole editor on screen, a preview is on screen too
+    page.evaluate("(y) => window.scrollTo(0, y)", page.evaluate("() => scrollY") + stage["y"] - 8)
+    stage = box_of(page, ".crop-stage")
+    assert stage["y"] >= 0 and stage["y"] + stage["height"] <= PHONE["height"]
+    wait_js(page, "true")
+    assert a_preview_in_view(page)
+    page.shot(f"phone-{kind}-cropping", full_page=False)

@@ -125,6 +125,10 @@
     quiet = false;
   }
 
+  // The stage takes the picture's shape (within the limits in app.css), so a wide banner is not
+  // a thin strip in a tall black box. Set before Cropper measures its container.
+  image.closest(".crop-stage").style.aspectRatio = `${W} / ${H}`;
+
   const cropper = new Cropper(image, {
     viewMode: 1,
     dragMode: "move",
