@@ -163,6 +163,5 @@ def test_a_phone_shows_a_preview_while_cropping(live_server, page, pat, run_jobs
     page.evaluate("(y) => window.scrollTo(0, y)", page.evaluate("() => scrollY") + stage["y"] - 8)
     stage = box_of(page, ".crop-stage")
     assert stage["y"] >= 0 and stage["y"] + stage["height"] <= PHONE["height"]
-    wait_js(page, "true")
     assert a_preview_in_view(page)
     page.shot(f"phone-{kind}-cropping", full_page=False)
