@@ -147,6 +147,7 @@ def test_a_phone_shows_a_preview_while_cropping(live_server, page, pat, run_jobs
     page.wait_for_selector(".cropper-crop-box")
     page.click("[data-action=zoom-in]")  # an edit: the previews are live
     page.shot(f"phone-{kind}")
+    page.shot(f"phone-{kind}-top", full_page=False)
 
     height = page.evaluate("() => document.documentElement.scrollHeight")
     assert height < 2 * PHONE["height"], height  # was over 4,000 px: every preview stacked
@@ -156,8 +157,8 @@ def test_a_phone_shows_a_preview_while_cropping(live_server, page, pat, run_jobs
     stage = box_of(page, ".crop-stage")
     picture = box_of(page, ".cropper-canvas")
     expected = stage["width"] * size[1] / size[0]
-    assert stage["height"] <= max(expected, 100) * 1.1 + 2, (stage, expected)
-    assert picture["height"] >= stage["height"] * 0.9 or picture["width"] >= stage["width"] * 0.9
+    assert stage["height"] <= max(expected, 100) * 1.25, (stage, expected)  # was 2.8 times
+    assert picture["height"] >= stage["height"] * 0.85 or picture["width"] >= stage["width"] * 0.9
 
     # with the whole editor on screen, a preview is on screen too
     page.evaluate("(y) => window.scrollTo(0, y)", page.evaluate("() => scrollY") + stage["y"] - 8)

@@ -126,8 +126,9 @@
   }
 
   // The stage takes the picture's shape (within the limits in app.css), so a wide banner is not
-  // a thin strip in a tall black box. Set before Cropper measures its container.
-  image.closest(".crop-stage").style.aspectRatio = `${W} / ${H}`;
+  // a thin strip in a tall black box; a little taller than the picture, so the handles of a
+  // full-size frame are not cut off at its edges. Set before Cropper measures its container.
+  image.closest(".crop-stage").style.aspectRatio = `${W} / ${Math.round(H * 1.1)}`;
 
   const cropper = new Cropper(image, {
     viewMode: 1,
