@@ -4,6 +4,8 @@
 // the original image's pixels, after `rotate` (clockwise, multiples of 90). The cropper shows a
 // downscaled upright copy, so boxes are scaled on the way in and out. cropBoxFor() mirrors
 // pipeline.crop_box_for(): change one, change the other.
+// Longer than ~300 lines on purpose: the cropper, the derivation, the previews and the save
+// button share one state object in one closure, and the page loads it without a bundler.
 (() => {
   "use strict";
 
