@@ -19,52 +19,10 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Image
 from app.services.images import pipeline, presets
-from tests.conftest import DEFAULT_PASSWORD
+from tests.e2e.support import poll_until, sign_in, throttle, wait_js
 from tests.unit import images as gen
 
 CROP_JS = Path(__file__).resolve().parents[2] / "app/static/js/crop.js"
-
-
-def sign_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/sign-in")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*(?<!sign-in)$"))
-
-
-def throttle_uploads(page, bytes_per_second: int | None) -> None:
-    """Slow the network down (Chrome DevTools), so the progress bar has time to show."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send(
-        "Network.emulateNetworkConditions",
-        {
-            "offline": False,
-            "latency": 0,
-            "downloadThroughput": -1,
-            "uploadThroughput": bytes_per_second or -1,
-        },
-    )
-
-
-def wait_js(page, expression: str, timeout_s: float = 45) -> None:
-    """page.wait_for_function, but via evaluate(): the app's CSP forbids eval in the page."""
-    for _ in range(int(timeout_s * 10)):
-        if page.evaluate(f"() => Boolean({expression})"):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"timed out waiting for {expression}")
-
-
-def poll_until(page, run_jobs, selector: str, timeout_s: float = 60) -> None:
-    """Run queued jobs from this thread while the page's htmx polling picks up the result."""
-    for _ in range(int(timeout_s * 4)):
-        run_jobs()
-        if page.locator(selector).count():
-            return
-        page.wait_for_timeout(250)
-    raise AssertionError(f"{selector} never appeared")
 
 
 def save_crop(page, run_jobs) -> None:
@@ -133,7 +91,7 @@ def test_upload_crop_preview_and_processed_files(
     page.shot("1-empty-library")
 
     # 1. A cancelled upload leaves nothing behind.
-    throttle_uploads(page, 150_000)
+    throttle(page, upload=150_000)
     page.set_input_files("#upload-file", str(big))
     wait_js(page, "document.getElementById('upload-bar').value > 0")
     page.shot("2-uploading")
@@ -143,7 +101,7 @@ def test_upload_crop_preview_and_processed_files(
     assert db.session.scalar(select(db.func.count()).select_from(Image)) == 0
 
     # 2. The same photo again, to the end: scaled down in the browser, progress bar to 100%.
-    throttle_uploads(page, 1_500_000)
+    throttle(page, upload=1_500_000)
     page.set_input_files("#upload-file", str(big))
     try:
         page.wait_for_selector(
@@ -161,7 +119,7 @@ def test_upload_crop_preview_and_processed_files(
     db.session.expire_all()
     image = db.session.scalars(select(Image)).one()
     assert max(image.width, image.height) == 4096 and image.bytes < big.stat().st_size
-    throttle_uploads(page, None)
+    throttle(page)
 
     poll_until(page, run_jobs, "#grid-avatar .image-card[data-status=ready] .image-thumb img")
     wait_js(page, "document.querySelector('#grid-avatar .image-thumb img').naturalWidth > 0")
@@ -272,7 +230,8 @@ def test_library_actions_and_a_refused_file(live_server, page, make_user, run_jo
         second.get_by_role("link", name=re.compile("Bluesky avatar")).click()
     assert download.value.suggested_filename == "linkarooie-avatar-bluesky_avatar.jpg"
 
-    second.locator("summary", has_text="Download").click()  # close the menu again
+    # choosing a file closed the menu
+    assert second.get_by_role("link", name=re.compile("X avatar")).is_hidden()
     messages = []
     page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
     second.get_by_role("button", name="Delete").click()

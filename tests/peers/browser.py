@@ -49,15 +49,16 @@ def chromium() -> Iterator[object]:
 
 @pytest.fixture
 def page(chromium, request) -> Iterator[object]:
-    """A fresh browser context per test; `page.shot(name)` saves a full-page screenshot."""
+    """A fresh browser context per test; `page.shot(name)` saves a full-page screenshot
+    (`full_page=False`: what the viewport shows, sticky parts where the person sees them)."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     browser_page = context.new_page()
     browser_page.set_default_timeout(15_000)
     ARTIFACTS.mkdir(exist_ok=True)
 
-    def shot(name: str) -> Path:
+    def shot(name: str, full_page: bool = True) -> Path:
         path = ARTIFACTS / f"{request.node.name}-{name}.png"
-        browser_page.screenshot(path=str(path), full_page=True)
+        browser_page.screenshot(path=str(path), full_page=full_page)
         return path
 
     browser_page.shot = shot

@@ -58,8 +58,9 @@ def register() -> Response | str | tuple[str, int]:
             start_session(user, method="sign_up")
             db.session.commit()  # the verification mail is queued on this commit
             flash(
-                f"Welcome, {user.name}! We sent a link to {user.email} to confirm your address.",
-                "success",
+                f"Welcome, {user.name}! Please confirm your email address: "
+                f"we sent a link to {user.email}.",
+                "verify",  # said by the verify banner, not as a second alert
             )
             return redirect(home_url())
     status = 422 if form.errors else 200

@@ -126,7 +126,7 @@ def resend_verification() -> Response:
         message = f"We sent a new confirmation link to {current_user.email}."
     if is_htmx():
         return settings_page("email", notices={"email": message})
-    flash(message, "success")
+    flash(message, "success" if current_user.is_verified else "verify")
     return redirect(_back_to_referring_page())
 
 

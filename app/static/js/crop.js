@@ -4,6 +4,8 @@
 // the original image's pixels, after `rotate` (clockwise, multiples of 90). The cropper shows a
 // downscaled upright copy, so boxes are scaled on the way in and out. cropBoxFor() mirrors
 // pipeline.crop_box_for(): change one, change the other.
+// Longer than ~300 lines on purpose: the cropper, the derivation, the previews and the save
+// button share one state object in one closure, and the page loads it without a bundler.
 (() => {
   "use strict";
 
@@ -20,6 +22,7 @@
   const field = document.getElementById("crop-value");
   const badge = document.getElementById("preview-source");
   const overrideBar = document.getElementById("override-bar");
+  const saveButton = document.getElementById("crop-save");
 
   const toBox = (v) => (Array.isArray(v) ? { x: v[0], y: v[1], w: v[2], h: v[3] } : { ...v });
   const state = {
@@ -74,8 +77,25 @@
     return { x: d.x * sx, y: d.y * sy, w: d.width * sx, h: d.height * sy };
   };
 
+  // The previews draw from an upright canvas copy of the editor image. The copy is only taken
+  // once every byte has arrived and the picture is decoded: drawing a half-loaded image gives a
+  // blank (or partial) copy, and a cached blank copy would keep every live preview empty.
+  let sourceReady = false;
   let rotated = null;
+  function sourceArrived() {
+    if (!image.complete || !image.naturalWidth) return;
+    const decoded = image.decode ? image.decode().catch(() => {}) : Promise.resolve();
+    decoded.then(() => {
+      if (sourceReady || !image.complete || !image.naturalWidth) return;
+      sourceReady = true;
+      rotated = null; // rebuilt from the whole picture at the next draw
+      schedule();
+    });
+  }
+  image.addEventListener("load", sourceArrived);
+
   function rotatedSource() {
+    if (!sourceReady) return null;
     if (rotated && rotated.angle === state.rotate) return rotated.canvas;
     const iw = image.naturalWidth;
     const ih = image.naturalHeight;
@@ -106,6 +126,11 @@
     cropper.setData(toCropper(boxInCropper()));
     quiet = false;
   }
+
+  // The stage takes the picture's shape (within the limits in app.css), so a wide banner is not
+  // a thin strip in a tall black box; a little taller than the picture, so the handles of a
+  // full-size frame are not cut off at its edges. Set before Cropper measures its container.
+  image.closest(".crop-stage").style.aspectRatio = `${W} / ${Math.round(H * 1.1)}`;
 
   const cropper = new Cropper(image, {
     viewMode: 1,
@@ -151,8 +176,19 @@
     field.value = JSON.stringify({ box: round(state.box), rotate: state.rotate, overrides });
   }
 
+  // "Save crop and make the files" is the thing to do only once the crop has changed (or to try
+  // again after the files could not be made); until then it is a quiet, disabled button.
+  function refreshSave() {
+    const failed = document.getElementById("processed")?.dataset.status === "failed";
+    const needed = dirty || failed;
+    saveButton.classList.toggle("secondary", !needed);
+    saveButton.disabled = !needed;
+    saveButton.title = needed ? "" : "Move or resize the crop first: these files are made already.";
+  }
+
   function touched() {
     dirty = true;
+    refreshSave();
     showing = "live";
     // what the status line says is about the saved crop, not this one
     document.getElementById("processed")?.setAttribute("hidden", "");
@@ -264,10 +300,11 @@
 
   function draw() {
     const dpr = window.devicePixelRatio || 1;
+    const source = rotatedSource();
     for (const { fig, preset, views } of figures) {
       const real = showing === "processed" ? processed[preset.key] : null;
       const useReal = real && real.complete && real.naturalWidth > 0;
-      fig.dataset.showing = useReal ? "processed" : "live";
+      fig.dataset.showing = useReal ? "processed" : source ? "live" : "loading";
       const box = useReal ? null : cropBoxFor(preset, state, W, H);
       for (const view of views) {
         const canvas = view.querySelector("canvas");
@@ -283,10 +320,10 @@
           const sx = real.naturalWidth / preset.width;
           const sy = real.naturalHeight / preset.height;
           ctx.drawImage(real, z.x * sx, z.y * sy, z.w * sx, z.h * sy, 0, 0, w, h);
-        } else if (box && image.naturalWidth) {
+        } else if (box && source) {
           const k = box.w / preset.width; // original px per platform px
           const [sx, sy] = scale();
-          ctx.drawImage(rotatedSource(), (box.x + z.x * k) / sx, (box.y + z.y * k) / sy,
+          ctx.drawImage(source, (box.x + z.x * k) / sx, (box.y + z.y * k) / sy,
             (z.w * k) / sx, (z.h * k) / sy, 0, 0, w, h);
         }
       }
@@ -336,12 +373,20 @@
     dirty = true; // not saved after all (the reason is in the alert area)
     document.getElementById("crop-unsaved").hidden = false;
   });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    // after htmx has re-enabled the button (hx-disabled-elt)
+    if (event.detail.elt.id === "crop-form") refreshSave();
+  });
   document.addEventListener("htmx:load", (event) => {
-    if (event.detail.elt.id === "processed") onProcessed(event.detail.elt);
+    if (event.detail.elt.id !== "processed") return;
+    onProcessed(event.detail.elt);
+    refreshSave();
   });
   new ResizeObserver(() => { layout(); schedule(); }).observe(app.querySelector(".preview-grid"));
 
   const initial = document.getElementById("processed");
   if (initial) onProcessed(initial);
   refreshBadges();
+  refreshSave();
+  sourceArrived(); // already loaded (from the cache) before this script ran
 })();
