@@ -11,6 +11,7 @@ from rq.cron import CronScheduler
 from app.extensions import db
 from app.jobs.periodic import SCHEDULE, schedule, trigger
 from app.models import OutboxMessage, OutboxStatus
+from app.tasks.images import sweep_orphaned_files
 from app.tasks.maintenance import reconcile_lost_work
 from tests.factories import UserFactory
 
@@ -42,7 +43,11 @@ def _wait_for(predicate, timeout: float, message):
 
 def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
     assert SCHEDULE["reconcile_lost_work"] == "RECONCILE_INTERVAL"
-    assert schedule(app) == {reconcile_lost_work: app.config["RECONCILE_INTERVAL"]}
+    assert SCHEDULE["sweep_orphaned_files"] == "SWEEP_INTERVAL"
+    assert schedule(app) == {
+        reconcile_lost_work: app.config["RECONCILE_INTERVAL"],
+        sweep_orphaned_files: app.config["SWEEP_INTERVAL"],
+    }
 
 
 def test_one_round_per_period_however_many_workers_schedule_it(app):
