@@ -4,6 +4,7 @@ from app.models.api_token import ApiToken
 from app.models.audit import AuditLog
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.oauth import OAuthIdentity
+from app.models.session import UserSession
 from app.models.user import Role, User
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "OAuthIdentity",
     "Role",
     "User",
+    "UserSession",
 ]

@@ -24,6 +24,7 @@ def forget_request_user(_exc: BaseException | None) -> None:
     spans several requests (tests, `flask shell`), the next request would inherit the user
     without looking at its own cookies; the user belongs to one request only."""
     g.pop("_login_user", None)
+    g.pop("user_session", None)  # the server-side session row security.load_user found
 
 
-from app.blueprints.auth import routes, settings  # noqa: E402,F401  (routes register on bp)
+from app.blueprints.auth import reauth, routes, settings  # noqa: E402,F401  (routes on bp)
