@@ -28,7 +28,7 @@ class VerifyFirst(DomainError):
     def __init__(self) -> None:
         super().__init__(
             "Confirm your email address before creating API tokens: open the link we emailed "
-            "you, or ask for a new one above.",
+            "you (Settings can send a new one).",
             status=403,
             code="verify_first",
         )
