@@ -16,6 +16,11 @@ def configure_login_manager(_state: BlueprintSetupState) -> None:
     # Marks a session non-fresh when restored from the remember cookie; the session version
     # in the user id (User.get_id) is what ends sessions after a password change.
     login_manager.session_protection = "basic"
+    # Flask-Login checks remember cookies against SECRET_KEY alone; accept SECRET_KEY_FALLBACKS
+    # too, so a key rotation does not sign out everyone who ticked "keep me signed in".
+    from app.blueprints.auth.session import remember_cookie_loader
+
+    login_manager._load_user_from_remember_cookie = remember_cookie_loader(login_manager)
 
 
 @bp.teardown_app_request

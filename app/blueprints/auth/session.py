@@ -9,10 +9,13 @@ copies of either cookie are refused afterwards. The time of the last real authen
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from flask import current_app, g, request, session
-from flask_login import login_user, logout_user
+from flask_login import LoginManager, login_user, logout_user, user_loaded_from_cookie
+from flask_login.utils import decode_cookie
 
+from app.keys import fallback_secrets
 from app.models import User, UserSession
 from app.services.accounts import audit, sessions
 
@@ -84,3 +87,23 @@ def end_session(user: User | None) -> None:
     # logout_user asked for the remember cookie to be deleted; clearing the session dropped that
     # request, and the browser would come straight back in with the cookie.
     session["_remember"] = "clear"
+
+
+def remember_cookie_loader(manager: LoginManager) -> Callable[[str], User | None]:
+    """Flask-Login's remember-cookie step, reading cookies signed with SECRET_KEY or any of
+    SECRET_KEY_FALLBACKS (Flask-Login itself signs new ones with SECRET_KEY). The cookie holds
+    the server-side session key, so a live session row is still what lets it in."""
+
+    def load(cookie: str) -> User | None:
+        keys = [current_app.config["SECRET_KEY"], *fallback_secrets(current_app)]
+        user_id = next(filter(None, (decode_cookie(cookie, key=key) for key in keys)), None)
+        if user_id is None or manager._user_callback is None:
+            return None
+        session["_user_id"] = user_id
+        session["_fresh"] = False
+        user = manager._user_callback(user_id)
+        if user is not None:
+            user_loaded_from_cookie.send(current_app._get_current_object(), user=user)
+        return user
+
+    return load
