@@ -98,27 +98,32 @@ def logout() -> Response:
     return redirect(url_for("main.index"))
 
 
-@bp.get("/verify/<token>")
+@bp.route("/verify/<token>", methods=["GET", "POST"])
 def verify(token: str) -> Response | tuple[str, int]:
+    """In the browser signed in to the account, opening the link confirms it. Anywhere else it
+    asks first (a POST), because confirming from elsewhere takes the account back from whoever
+    set it up, and mail scanners that open links must not do that."""
     signed_in_as = current_user.id if current_user.is_authenticated else None
     try:
+        owner = users.user_for_verification(token)
+        if request.method == "GET" and owner.id != signed_in_as:
+            return render_template("auth/verify_confirm.html", email=owner.email, token=token), 200
         secured = users.verify_email(token, signed_in_as=signed_in_as, ip=client_ip())
     except InvalidLink as exc:
         endpoint = "auth.settings" if current_user.is_authenticated else "auth.login"
         return link_problem(
             exc, retry_endpoint=endpoint, retry_label="Send a new link from Settings"
         )
+    db.session.commit()
     if secured is not None:
-        # Confirmed from a browser that is not the account's: whoever set it up may not be the
-        # inbox's owner, so every session, token and identity linked meanwhile is gone.
-        db.session.commit()
+        # Whoever set the account up may not own the inbox: every session, token and identity
+        # linked meanwhile is gone; the inbox's owner takes over with a new password.
         flash(
             "Your email address is confirmed. Everything set up on this account before was "
             "signed out. If you did not create this account, choose a new password now.",
             "warning",
         )
         return redirect(url_for("auth.forgot"))
-    db.session.commit()
     flash("Thanks! Your email address is confirmed.", "success")
     return redirect(home_url() if current_user.is_authenticated else url_for("auth.login"))
 

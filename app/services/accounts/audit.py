@@ -3,8 +3,9 @@
 Call it from any service or view; the caller commits. The client address is a plain value the
 web layer passes in (`ip=`); this module never reads the request. Events in use (keep names
 stable, they are queried): sign_in, sign_in_failed, sign_out, sign_up, email_verified,
-password_changed, password_reset, email_change_requested, email_changed, token_created,
-token_revoked, oauth_linked, oauth_unlinked, sessions_ended, reauthenticated.
+password_changed, password_reset_requested, password_reset, email_change_requested,
+email_changed, token_created, token_revoked, oauth_linked, oauth_link_requested,
+oauth_unlinked, account_secured (recovery.py), reauthenticated.
 """
 
 from __future__ import annotations

@@ -115,6 +115,11 @@ def send_verification(user: User, *, now: datetime | None = None) -> None:
     )
 
 
+def user_for_verification(token: str, *, now: datetime | None = None) -> User:
+    """The account a verification link is for; InvalidLink/ExpiredLink once used or too old."""
+    return tokens.read_token(token, tokens.VERIFY, now=now).user
+
+
 def verify_email(
     token: str,
     *,
