@@ -3,6 +3,8 @@ that ended (sign-out, "sign out everywhere else") are refused wherever they were
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -152,3 +154,18 @@ def session_row(app):
         return next(r for r in rows if agent_contains in r.user_agent)
 
     return find
+
+
+def test_a_session_idle_longer_than_remember_me_lasts_is_over(
+    app, client, make_user, new_browser, session_row
+):
+    user = make_user()
+    sign_in(client, user, agent=FIREFOX)
+    phone = new_browser()
+    sign_in(phone, user, remember=True, agent=IPHONE)
+    idle = session_row(agent_contains="iPhone")
+    idle.last_seen_at = datetime.now(UTC) - app.config["REMEMBER_COOKIE_DURATION"] - timedelta(1)
+    db.session.commit()
+
+    assert phone.get("/settings").status_code == 302
+    assert "Safari on iPhone" not in client.get("/settings").get_data(as_text=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -38,7 +38,8 @@ def settings_page(section: str = "profile", status: int = 200, **context: Any) -
     }
     forms.update(context)
     forms.setdefault("tokens", api_tokens.tokens_of(current_user))
-    forms.setdefault("sessions", sessions.live_sessions(current_user))
+    idle_limit = current_app.config["REMEMBER_COOKIE_DURATION"]
+    forms.setdefault("sessions", sessions.live_sessions(current_user, idle_limit=idle_limit))
     forms.setdefault("this_session", current_record())
     forms.setdefault("notices", {})
     forms.setdefault("reauth", {})

@@ -80,8 +80,14 @@ def touch(record: UserSession, *, now: datetime | None = None) -> bool:
     return False
 
 
-def live_sessions(user: User) -> list[UserSession]:
-    return list(db.session.scalars(UserSession.active_of(user.id)))
+def live_sessions(
+    user: User, *, idle_limit: timedelta, now: datetime | None = None
+) -> list[UserSession]:
+    """Sessions that can still sign in: not ended, and seen within `idle_limit`."""
+    since = (now or utcnow()) - idle_limit
+    return list(
+        db.session.scalars(UserSession.active_of(user.id).where(UserSession.last_seen_at >= since))
+    )
 
 
 def end(record: UserSession, *, now: datetime | None = None) -> None:
