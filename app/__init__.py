@@ -91,8 +91,10 @@ def register_extensions(app: Flask) -> None:
     from app.extensions import csrf, db, limiter, login_manager, migrate, oauth
     from app.infra.storage import storage_from_config
     from app.jobs import init_jobs
+    from app.keys import init_keys
     from app.security import load_user
 
+    init_keys(app)  # sessions signed with their own derived key; SECRET_KEY_FALLBACKS verify
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     csrf.init_app(app)
@@ -144,7 +146,8 @@ def register_request_hooks(app: Flask) -> None:
                     "path": request.path,
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "user_id": current_user.get_id() if current_user else None,
+                    # the id, never get_id(): that carries the session key, a secret
+                    "user_id": getattr(current_user, "id", None),
                     "remote_addr": request.remote_addr,
                 },
             )

@@ -131,6 +131,16 @@ class Config:
     EMAIL_RATE_LIMIT = os.environ.get("EMAIL_RATE_LIMIT", "5 per 15 minutes")
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1000 per minute")  # per API token
 
+    # Account takeover defences (accounts): key rotation, re-authentication, token-guess limits.
+    # Old SECRET_KEY values, comma-separated, newest first: cookies and email links they signed
+    # still verify after a rotation; everything new is signed with SECRET_KEY.
+    SECRET_KEY_FALLBACKS = os.environ.get("SECRET_KEY_FALLBACKS", "")
+    # Minutes a password (or provider) sign-in counts as "just now" for sensitive changes:
+    # creating API tokens, linking a provider, changing the email or setting a password.
+    REAUTH_MINUTES = env_int("REAUTH_MINUTES", 10)
+    # Failed API token attempts per client address (a bad token never gets its own bucket).
+    API_AUTH_FAILURE_RATE_LIMIT = os.environ.get("API_AUTH_FAILURE_RATE_LIMIT", "20 per minute")
+
     # OAuth sign-in: a provider's button appears only when its client id is set.
     GOOGLE_CLIENT_ID = os.environ.get("GOOGLE_CLIENT_ID") or None
     GOOGLE_CLIENT_SECRET = os.environ.get("GOOGLE_CLIENT_SECRET") or None

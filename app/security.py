@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort
+from flask import abort, current_app, g
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -24,14 +24,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def load_user(session_id: str) -> User | None:
-    """Flask-Login's loader. The id is "<user id>:<session version>" (User.get_id), so bumping
-    the version on a password reset or change ends every older session and remember cookie."""
-    user_id, _, version = session_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
-        return None  # a cookie from before session versions, or tampered: treat as signed out
-    user = db.session.get(User, int(user_id))
-    if user is None or user.session_version != int(version):
+    """Flask-Login's loader. The id is "<user id>:<session version>:<session key>" (User.get_id):
+    bumping the version (password reset or change) ends every older session and remember cookie,
+    and ending the server-side session (sign-out) ends the cookies that carry its key."""
+    from app.services.accounts import sessions
+
+    parts = session_id.split(":")
+    if len(parts) != 3 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None  # a cookie from before server-side sessions, or tampered: signed out
+    user = db.session.get(User, int(parts[0]))
+    if user is None or user.session_version != int(parts[1]):
         return None
+    idle_limit = current_app.config["REMEMBER_COOKIE_DURATION"]
+    record = sessions.find_live(user.id, parts[2], idle_limit=idle_limit)
+    if record is None:
+        return None
+    clean = not (db.session.new or db.session.dirty or db.session.deleted)
+    if sessions.touch(record) and clean:
+        db.session.commit()  # only our own row: "last seen" in Settings, once a minute at most
+    user.session_key = parts[2]
+    g.user_session = record
     return user
 
 

@@ -5,6 +5,7 @@ from app.models.audit import AuditLog
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.oauth import OAuthIdentity
 from app.models.outbox import OutboxMessage, OutboxStatus
+from app.models.session import UserSession
 from app.models.user import Role, User
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "OutboxStatus",
     "Role",
     "User",
+    "UserSession",
 ]

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Select, String, select
+from sqlalchemy import ForeignKey, Integer, Select, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -22,6 +22,9 @@ class ApiToken(TimestampMixin, db.Model):
     display_prefix: Mapped[str] = mapped_column(String(16))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The owner's session_version when the token was made: a later reset or email change moves
+    # the user's version on, and token auth refuses tokens from before it.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     user: Mapped[User] = relationship(lazy="joined")
 

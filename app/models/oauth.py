@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Select, String, UniqueConstraint, select
+from sqlalchemy import Boolean, ForeignKey, Select, String, UniqueConstraint, false, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -29,6 +29,9 @@ class OAuthIdentity(TimestampMixin, db.Model):
     linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     link_nonce: Mapped[str | None] = mapped_column(String(64))
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Linked while the account's email was unconfirmed: whoever registered the address may not
+    # own it, so proving the address (reset, verification elsewhere, email change) removes it.
+    linked_unverified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -1,6 +1,7 @@
 """The person behind an account."""
 
 import enum
+import unicodedata
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -17,7 +18,9 @@ class Role(enum.StrEnum):
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """The one spelling of an address used for lookups and rate-limit keys: NFKC folds
+    compatibility forms (full-width "ｅxample.com" is "example.com"), then trim and lower-case."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
 
 
 class User(UserMixin, TimestampMixin, db.Model):
@@ -36,15 +39,22 @@ class User(UserMixin, TimestampMixin, db.Model):
     )
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Part of the id Flask-Login keeps in the session and remember cookie: bumping it (password
-    # reset or change) signs the user out everywhere, because old cookies no longer match.
+    # reset or change) signs the user out everywhere, because old cookies no longer match. API
+    # tokens carry the version they were made under and stop working when it moves on.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The server-side session (UserSession.key) this request was loaded with, if any; not a column.
+    session_key = None  # str | None; not mapped: set per request by security.load_user
 
     @property
     def is_verified(self) -> bool:
         return self.email_verified_at is not None
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        """ "<id>:<session version>:<session key>", kept by Flask-Login in the session and the
+        remember cookie. The user id stays first; the key ties both cookies to one
+        server-side session, so signing out (revoking it) refuses copies of either."""
+        base = f"{self.id}:{self.session_version}"
+        return f"{base}:{self.session_key}" if self.session_key else base
 
     @property
     def is_admin(self) -> bool:

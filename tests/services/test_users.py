@@ -82,3 +82,12 @@ def test_password_change_bumps_the_session_version(app, make_user):
     users.change_password(user, "correct horse battery", "bright meadow compass")
     assert user.session_version == 1
     assert User.get_id(user) == f"{user.id}:1"
+
+
+def test_services_take_the_client_address_as_a_plain_value(app):
+    users.create_user("alice@example.com", "correct horse battery", ip="203.0.113.9")
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "198.51.100.1"}):
+        users.authenticate("alice@example.com", "wrong password")  # no ip given: none recorded
+    events = {e.event: e for e in db.session.scalars(select(AuditLog))}
+    assert events["sign_up"].ip_hash == audit.hash_ip("203.0.113.9")
+    assert events["sign_in_failed"].ip_hash is None  # the service never reads the request

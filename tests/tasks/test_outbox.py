@@ -14,7 +14,7 @@ from app.services.notifications import outbox
 from app.tasks.mail import send_outbox
 from app.tasks.maintenance import reconcile
 from tests.factories import UserFactory
-from tests.peers.mail import _free_port
+from tests.peers.ports import free_port as _free_port
 
 
 def _sign_up(client, email: str = "new@example.com"):

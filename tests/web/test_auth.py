@@ -149,7 +149,7 @@ def test_sign_in_rotates_the_session(client, make_user):
     with client.session_transaction() as session:
         assert "planted" not in session
         assert session.get("csrf_token") != old_secret
-        assert session["_user_id"] == f"{user.id}:0"
+        assert session["_user_id"].startswith(f"{user.id}:0:")  # id, version, session key
     # The pre-sign-in CSRF token no longer works.
     stale = client.post(
         "/settings/profile", data={"profile-name": "X"}, headers={"X-CSRFToken": before}

@@ -92,7 +92,8 @@ def test_verification_link_expires_after_24_hours(client, make_user):
     assert response.status_code == 400 and b"expired" in response.data
     assert not db.session.get(User, user.id).is_verified
     fresh = tokens.make_token(user, tokens.VERIFY, now=tokens.utcnow() - timedelta(hours=23))
-    assert client.get(f"/verify/{fresh}").status_code == 302
+    assert client.get(f"/verify/{fresh}").status_code == 200  # signed out: asks first
+    assert client.post(f"/verify/{fresh}").status_code == 302
 
 
 def test_tampered_or_cross_purpose_links_are_refused(client, make_user):

@@ -15,7 +15,14 @@ def test_settings_page_has_every_section(client, make_user, login):
     login(make_user())
     page = client.get("/settings")
     assert page.status_code == 200
-    for title in (b"Profile", b"Email", b"Password", b"Sign-in methods", b"API tokens"):
+    for title in (
+        b"Profile",
+        b"Email",
+        b"Password",
+        b"Sign-in methods",
+        b"Where you are signed in",
+        b"API tokens",
+    ):
         assert title in page.data
     assert b'<label for="profile-name">Your name' in page.data  # every input has a label
 

@@ -1,8 +1,10 @@
 """The JSON API under /api/v1, authenticated by personal API tokens (Authorization: Bearer).
 
 CSRF-exempt because browsers never attach a bearer token on their own: session cookies are not
-accepted here at all. Rate-limited per token (API_RATE_LIMIT). Route modules are imported at the
-bottom of this file; add yours there with one line.
+accepted here at all. Rate-limited per token (API_RATE_LIMIT); failed authentications are
+limited per client address (API_AUTH_FAILURE_RATE_LIMIT), so guessing tokens does not get a
+fresh bucket with every guess. Route modules are imported at the bottom of this file; add yours
+there with one line.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ limiter.limit(
     lambda: current_app.config["API_RATE_LIMIT"],
     key_func=_rate_key,
     error_message="Too many API requests for this token; see the Retry-After header.",
+)(bp)
+# Only refused authentications count here; once over, this address is refused for a while, good
+# token or not, so trying tokens from one address stays slow.
+limiter.limit(
+    lambda: current_app.config["API_AUTH_FAILURE_RATE_LIMIT"],
+    key_func=lambda: "api-auth-failures:" + (request.remote_addr or ""),
+    deduct_when=lambda response: response.status_code == 401,
+    error_message="Too many failed API authentications from your address; see Retry-After.",
 )(bp)
 
 

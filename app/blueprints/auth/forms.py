@@ -60,3 +60,10 @@ class EmailForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField("Token name", [DataRequired("Give the token a name."), Length(max=100)])
+
+
+class ReauthForm(FlaskForm):
+    password = PasswordField(
+        "Your password", [DataRequired("Enter your password."), Length(max=MAX_LENGTH)]
+    )
+    next = HiddenField()

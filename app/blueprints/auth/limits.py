@@ -15,6 +15,7 @@ from flask import current_app, request
 from flask_login import current_user
 
 from app.extensions import limiter
+from app.services.accounts.users import canonical_email
 
 
 def wait_phrase() -> str:
@@ -36,9 +37,10 @@ def _setting(name: str) -> Callable[[], str]:
 
 
 def _form_email() -> str:
-    """Per-account key: the address typed into the form (empty → Flask-Limiter skips it)."""
-    email = request.form.get("email", "").strip().lower()
-    return f"account:{email}" if email else ""
+    """Per-account key: the address typed into the form, spelled the way sign-in looks it up
+    (users.canonical_email), so "ｅxample.com" counts against example.com. Empty → skipped."""
+    raw = request.form.get("email", "")
+    return f"account:{canonical_email(raw)}" if raw.strip() else ""
 
 
 def _user_key() -> str:
@@ -81,4 +83,12 @@ email_user = limiter.limit(
     key_func=_user_key,
     methods=["POST"],
     error_message=_message("We have sent several emails already."),
+)
+# Confirming it is you (reauth.py): failed password checks per signed-in user, like sign-in.
+reauth_user = limiter.limit(
+    _setting("SIGN_IN_ACCOUNT_RATE_LIMIT"),
+    key_func=_user_key,
+    methods=["POST"],
+    deduct_when=lambda response: response.status_code != 302,
+    error_message=_message("Too many failed attempts."),
 )

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from app.blueprints.auth import bp, limits
 from app.blueprints.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm
-from app.blueprints.auth.session import end_session, start_session
+from app.blueprints.auth.session import client_ip, end_session, start_session
 from app.extensions import db
 from app.security import safe_next
 from app.services.accounts import users
@@ -48,7 +48,9 @@ def register() -> Response | str | tuple[str, int]:
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = users.create_user(form.email.data, form.password.data, name=form.name.data)
+            user = users.create_user(
+                form.email.data, form.password.data, name=form.name.data, ip=client_ip()
+            )
         except WeakPassword as exc:
             form.password.errors.append(exc.message)
         except (InvalidEmail, Conflict) as exc:
@@ -78,7 +80,7 @@ def login() -> Response | tuple[str, int]:
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        user = users.authenticate(form.email.data, form.password.data)
+        user = users.authenticate(form.email.data, form.password.data, ip=client_ip())
         if user is not None:
             start_session(user, remember=form.remember.data)
             db.session.commit()
@@ -97,16 +99,32 @@ def logout() -> Response:
     return redirect(url_for("main.index"))
 
 
-@bp.get("/verify/<token>")
+@bp.route("/verify/<token>", methods=["GET", "POST"])
 def verify(token: str) -> Response | tuple[str, int]:
+    """In the browser signed in to the account, opening the link confirms it. Anywhere else it
+    asks first (a POST), because confirming from elsewhere takes the account back from whoever
+    set it up, and mail scanners that open links must not do that."""
+    signed_in_as = current_user.id if current_user.is_authenticated else None
     try:
-        users.verify_email(token)
+        owner = users.user_for_verification(token)
+        if request.method == "GET" and owner.id != signed_in_as:
+            return render_template("auth/verify_confirm.html", email=owner.email, token=token), 200
+        secured = users.verify_email(token, signed_in_as=signed_in_as, ip=client_ip())
     except InvalidLink as exc:
         endpoint = "auth.settings" if current_user.is_authenticated else "auth.login"
         return link_problem(
             exc, retry_endpoint=endpoint, retry_label="Send a new link from Settings"
         )
     db.session.commit()
+    if secured is not None:
+        # Whoever set the account up may not own the inbox: every session, token and identity
+        # linked meanwhile is gone; the inbox's owner takes over with a new password.
+        flash(
+            "Your email address is confirmed. Everything set up on this account before was "
+            "signed out. If you did not create this account, choose a new password now.",
+            "warning",
+        )
+        return redirect(url_for("auth.forgot"))
     flash("Thanks! Your email address is confirmed.", "success")
     return redirect(home_url() if current_user.is_authenticated else url_for("auth.login"))
 
@@ -117,7 +135,7 @@ def verify(token: str) -> Response | tuple[str, int]:
 def forgot() -> str | tuple[str, int]:
     form = ForgotForm()
     if form.validate_on_submit():
-        users.request_password_reset(form.email.data)
+        users.request_password_reset(form.email.data, ip=client_ip())
         db.session.commit()
         # The same page whether or not the account exists: this form must not reveal accounts.
         return render_template("auth/forgot_sent.html", email=form.email.data)
@@ -130,10 +148,14 @@ def reset(token: str) -> Response | str | tuple[str, int]:
     form = ResetForm()
     try:
         if form.validate_on_submit():
-            user = users.reset_password(token, form.password.data)
+            user = users.reset_password(token, form.password.data, ip=client_ip())
             start_session(user, method="password_reset")
             db.session.commit()
-            flash("Your password is changed, and you are signed out everywhere else.", "success")
+            flash(
+                "Your password is changed. Every other session and every API token of this "
+                "account has been signed out.",
+                "success",
+            )
             return redirect(home_url())
         users.user_for_reset(token)  # show the form only for a link that still works
     except InvalidLink as exc:
@@ -148,16 +170,23 @@ def reset(token: str) -> Response | str | tuple[str, int]:
 
 @bp.get("/confirm-email/<token>")
 def confirm_email(token: str) -> Response | tuple[str, int]:
+    signed_in_as = current_user.id if current_user.is_authenticated else None
     try:
-        user = users.confirm_email_change(token)
+        user = users.confirm_email_change(token, ip=client_ip())
     except InvalidLink as exc:
         return link_problem(exc, retry_endpoint="auth.settings", retry_label="Go to Settings")
     except Conflict as exc:
         return link_problem(
             InvalidLink(exc.message), retry_endpoint="auth.settings", retry_label="Go to Settings"
         )
+    # Every session ended with the change; the browser that asked for it continues afresh.
+    stays = signed_in_as == user.id
+    if stays:
+        start_session(user, method="email_change")
     db.session.commit()
-    flash(f"Your email address is now {user.email}.", "success")
-    return redirect(
-        url_for("auth.settings") if current_user.is_authenticated else url_for("auth.login")
+    flash(
+        f"Your email address is now {user.email}. Your other sessions and API tokens were "
+        "signed out.",
+        "success",
     )
+    return redirect(url_for("auth.settings") if stays else url_for("auth.login"))

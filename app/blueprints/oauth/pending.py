@@ -3,7 +3,16 @@ show it wants the link, with its password or through a single-use link mailed to
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, session, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from app.blueprints.auth.limits import email_ip, sign_in_ip, wait_phrase
 from app.blueprints.auth.session import start_session
@@ -87,12 +96,14 @@ def pending_password() -> Response:
     form = LinkPasswordForm()
     if not form.validate_on_submit():
         return page(identity, form, 422)
-    user = users.authenticate(identity.user.email, form.password.data)  # audits a failure
+    user = users.authenticate(  # audits a failure
+        identity.user.email, form.password.data, ip=request.remote_addr
+    )
     if user is None or user.id != identity.user_id:
         db.session.commit()  # keep the sign_in_failed audit row
         form.password.errors.append("That password is not right.")
         return page(identity, form, 422)
-    oauth_identities.confirm(identity, via="password")
+    oauth_identities.confirm(identity, via="password", ip=request.remote_addr)
     start_session(user, method=identity.provider)
     db.session.commit()
     flash(f"{label(identity)} is now linked to your account.", "success")
@@ -121,7 +132,7 @@ def pending_email() -> Response:
         nonce=identity.link_nonce,
         provider_label=label(identity),
     )
-    audit.record("oauth_link_requested", user, provider=identity.provider)
+    audit.record("oauth_link_requested", user, request.remote_addr, provider=identity.provider)
     db.session.commit()
     return current_app.make_response(
         render_template("oauth/check_email.html", email=user.email, provider_label=label(identity))
@@ -141,7 +152,7 @@ def confirm(token: str) -> Response:
 @bp.post("/confirm/<token>")
 def confirm_post(token: str) -> Response:
     identity = oauth_identities.read_link_token(token)  # CSRFProtect has checked the form
-    user = oauth_identities.confirm(identity, via="email")
+    user = oauth_identities.confirm(identity, via="email", ip=request.remote_addr)
     start_session(user, method=identity.provider)  # the link reached the account's own inbox
     db.session.commit()
     flash(f"{label(identity)} is now linked to your account.", "success")

@@ -1,4 +1,6 @@
-"""The OAuth round trip: start (sign in) or link (signed in) -> provider -> callback; unlink."""
+"""The OAuth round trip: start (sign in), link or reauth (signed in) -> provider -> callback;
+unlink. Linking needs a confirmed address and a sign-in from just now (auth/reauth.py); reauth
+is how an account without a password confirms it is the person behind it."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from app.services.notifications.mail import external_url
 
 log = logging.getLogger(__name__)
 
-INTENT = "oauth_intent"  # what the round trip in flight is for: sign in, or link to a user
+INTENT = "oauth_intent"  # what the round trip in flight is for: sign in, link, or reauth
 PENDING = "oauth_pending"  # the pending link waiting for this browser's proof
 
 
@@ -70,8 +72,30 @@ def start(provider: str) -> Response:
 @bp.post("/<provider>/link")
 @login_required
 def link(provider: str) -> Response:
+    from app.blueprints.auth.reauth import CONFIRM_FIRST, confirm_url, recently_authenticated
+    from app.security import VERIFY_FIRST
+
     spec, client = provider_or_404(provider)
+    if not current_user.is_verified:
+        return oauth_error(403, f"{spec.label} was not linked", VERIFY_FIRST, retry=settings_url())
+    if not recently_authenticated():
+        flash(CONFIRM_FIRST, "info")
+        return redirect(confirm_url(settings_url()))
     session[INTENT] = {"provider": provider, "action": "link", "user_id": current_user.id}
+    return authorize(spec, client)
+
+
+@bp.post("/<provider>/reauth")
+@login_required
+def reauth(provider: str) -> Response:
+    """Confirm it is you by signing in again at a provider already linked to this account."""
+    spec, client = provider_or_404(provider)
+    session[INTENT] = {
+        "provider": provider,
+        "action": "reauth",
+        "user_id": current_user.id,
+        "next": safe_next(request.form.get("next"), settings_url()),
+    }
     return authorize(spec, client)
 
 
@@ -79,7 +103,7 @@ def link(provider: str) -> Response:
 def callback(provider: str) -> Response:
     spec, client = provider_or_404(provider)
     intent = session.pop(INTENT, None) or {}
-    retry = settings_url() if intent.get("action") == "link" else None
+    retry = settings_url() if intent.get("action") in ("link", "reauth") else None
     if error := request.args.get("error"):
         session.pop(f"_state_{provider}_{request.args.get('state')}", None)
         return provider_refused(spec, error, request.args.get("error_description"), retry)
@@ -108,6 +132,8 @@ def callback(provider: str) -> Response:
         )
     if intent.get("action") == "link":
         return finish_link(spec, profile, intent)
+    if intent.get("action") == "reauth":
+        return finish_reauth(spec, profile, intent)
     return finish_sign_in(spec, profile, intent)
 
 
@@ -145,7 +171,7 @@ def finish_link(spec: Provider, profile: oauth_identities.Profile, intent: dict)
     if not current_user.is_authenticated or current_user.id != intent.get("user_id"):
         return stale_flow(spec, settings_url())
     try:
-        oauth_identities.link(current_user, spec.name, spec.label, profile)
+        oauth_identities.link(current_user, spec.name, spec.label, profile, ip=request.remote_addr)
     except DomainError as exc:
         db.session.rollback()
         return oauth_error(
@@ -156,11 +182,34 @@ def finish_link(spec: Provider, profile: oauth_identities.Profile, intent: dict)
     return redirect(settings_url())
 
 
+def finish_reauth(spec: Provider, profile: oauth_identities.Profile, intent: dict) -> Response:
+    from app.blueprints.auth.session import mark_authenticated
+    from app.services.accounts import audit
+
+    if not current_user.is_authenticated or current_user.id != intent.get("user_id"):
+        return stale_flow(spec, settings_url())
+    identity = oauth_identities.find(spec.name, profile.subject)
+    if identity is None or not identity.is_linked or identity.user_id != current_user.id:
+        return oauth_error(
+            403,
+            "That is a different account",
+            f"The {spec.label} account you signed in with is not the one linked to yours, so "
+            "nothing changed.",
+            retry=settings_url(),
+        )
+    mark_authenticated()
+    audit.record("reauthenticated", current_user, request.remote_addr, method=spec.name)
+    db.session.commit()
+    return redirect(intent.get("next") or settings_url())
+
+
 def finish_sign_in(spec: Provider, profile: oauth_identities.Profile, intent: dict) -> Response:
     from app.blueprints.auth.session import start_session
 
     try:
-        resolution = oauth_identities.sign_in(spec.name, spec.label, profile)
+        resolution = oauth_identities.sign_in(
+            spec.name, spec.label, profile, ip=request.remote_addr
+        )
     except DomainError as exc:
         db.session.rollback()
         return oauth_error(exc.status, f"{spec.label} sign-in did not complete", exc.message)
@@ -182,7 +231,7 @@ def unlink(provider: str) -> Response:
     spec = PROVIDERS.get(provider)
     if spec is None:
         abort(404)
-    oauth_identities.unlink(current_user, provider, spec.label)
+    oauth_identities.unlink(current_user, provider, spec.label, ip=request.remote_addr)
     db.session.commit()
     message = f"{spec.label} is no longer linked to your account."
     if is_htmx():

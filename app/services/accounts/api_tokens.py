@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import ApiToken, User
@@ -24,8 +24,24 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def create_token(user: User, name: str) -> tuple[ApiToken, str]:
-    """The new row and the raw token, which is never stored: show it once."""
+class VerifyFirst(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Confirm your email address before creating API tokens: open the link we emailed "
+            "you (Settings can send a new one).",
+            status=403,
+            code="verify_first",
+        )
+
+
+def create_token(user: User, name: str, *, ip: str | None = None) -> tuple[ApiToken, str]:
+    """The new row and the raw token, which is never stored: show it once.
+
+    Only for a confirmed address: whoever registered an address they do not own must not leave a
+    credential behind that outlives the real owner taking the account back.
+    """
+    if not user.is_verified:
+        raise VerifyFirst()
     active = db.session.scalar(
         select(db.func.count())
         .select_from(ApiToken)
@@ -40,20 +56,27 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
         )
     raw = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        user_id=user.id, name=name.strip(), token_hash=hash_token(raw), display_prefix=raw[:7]
+        user_id=user.id,
+        name=name.strip(),
+        token_hash=hash_token(raw),
+        display_prefix=raw[:7],
+        session_version=user.session_version,
     )
     db.session.add(token)
     db.session.flush()
-    audit.record("token_created", user, token_id=token.id, name=token.name)
+    audit.record("token_created", user, ip, token_id=token.id, name=token.name)
     return token, raw
 
 
 def authenticate(raw: str, *, now: datetime | None = None) -> ApiToken | None:
-    """The active token for `raw`, with last_used_at bumped; None for unknown or revoked."""
+    """The active token for `raw`, with last_used_at bumped; None for unknown or revoked, and
+    for a token made before its user's session version moved on (the account was recovered)."""
     if not raw.startswith(PREFIX) or len(raw) > 200:
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw)))
     if token is None or token.revoked_at is not None:
+        return None
+    if token.session_version != token.user.session_version:
         return None
     now = now or utcnow()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
@@ -61,10 +84,32 @@ def authenticate(raw: str, *, now: datetime | None = None) -> ApiToken | None:
     return token
 
 
-def revoke_token(token: ApiToken) -> None:
+def revoke_token(token: ApiToken, *, ip: str | None = None) -> None:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        audit.record("token_revoked", token.user, token_id=token.id, name=token.name)
+        audit.record("token_revoked", token.user, ip, token_id=token.id, name=token.name)
+
+
+def revoke_all(user: User, *, now: datetime | None = None) -> int:
+    """Revoke every active token of `user`; how many were revoked."""
+    result = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount or 0
+
+
+def carry_over(user: User) -> None:
+    """Keep the active tokens working across a session-version bump the owner made themselves
+    (a password change with the current password), which only means to end other devices."""
+    db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(session_version=user.session_version)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def tokens_of(user: User) -> list[ApiToken]:

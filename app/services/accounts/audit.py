@@ -1,9 +1,11 @@
 """The audit trail: `record(...)` adds one AuditLog row to the caller's transaction.
 
-Call it from any service or view; the caller commits. Events in use (keep names stable, they are
-queried): sign_in, sign_in_failed, sign_out, sign_up, email_verified, password_changed,
-password_reset, email_change_requested, email_changed, token_created, token_revoked,
-oauth_linked, oauth_unlinked (the last two recorded by the OAuth blueprint).
+Call it from any service or view; the caller commits. The client address is a plain value the
+web layer passes in (`ip=`); this module never reads the request. Events in use (keep names
+stable, they are queried): sign_in, sign_in_failed, sign_out, sign_up, email_verified,
+password_changed, password_reset_requested, password_reset, email_change_requested,
+email_changed, token_created, token_revoked, oauth_linked, oauth_link_requested,
+oauth_unlinked, account_secured (recovery.py), reauthenticated.
 """
 
 from __future__ import annotations
@@ -13,27 +15,25 @@ import hmac
 import logging
 from typing import Any
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 
 from app.extensions import db
+from app.keys import IP_HASH, derive_key
 from app.models import AuditLog, User
 
 log = logging.getLogger(__name__)
 
 
 def hash_ip(ip: str) -> str:
-    """HMAC-SHA256 keyed with SECRET_KEY: stable per install, useless without the key."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, ip.encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 with the install's IP-hashing key: stable per install, useless without it."""
+    return hmac.new(derive_key(current_app, IP_HASH), ip.encode(), hashlib.sha256).hexdigest()
 
 
 def record(event: str, user: User | None = None, ip: str | None = None, **details: Any) -> AuditLog:
-    """Record `event` for `user`. `ip` defaults to the current request's address, if any.
+    """Record `event` for `user`, from client address `ip` (None outside a web request).
 
     `details` must be JSON-serialisable and must never hold secrets (passwords, tokens).
     """
-    if ip is None and has_request_context():
-        ip = request.remote_addr
     entry = AuditLog(
         event=event,
         user_id=user.id if user is not None else None,

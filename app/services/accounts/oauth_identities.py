@@ -10,6 +10,8 @@ Rules:
 - Otherwise a new account is made: email verified (the provider verified it), no password.
 - Without a verified email there is nothing to match or create an account with.
 - Unlinking never removes the last way to sign in.
+- Linking from Settings needs a confirmed address; an identity linked while the address was
+  unconfirmed is marked, and goes when the address's owner takes the account back.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.keys import EMAIL_LINKS, verification_keys
 from app.models import OAuthIdentity, User
 from app.services.accounts import audit, users
 from app.services.exceptions import Conflict, DomainError, NotFound
@@ -100,13 +103,14 @@ def _attach(
     identity.user = user
     identity.email = profile.email
     identity.linked_at = _now() if linked else None
+    identity.linked_unverified = linked and not user.is_verified
     # A fresh nonce per pending request: any older emailed link for this identity stops working.
     identity.link_nonce = None if linked else secrets.token_urlsafe(24)
     db.session.flush()
     return identity
 
 
-def sign_in(provider: str, label: str, profile: Profile) -> Resolution:
+def sign_in(provider: str, label: str, profile: Profile, *, ip: str | None = None) -> Resolution:
     """What a completed provider sign-in means: who it signs in, or what proof is still needed."""
     identity = find(provider, profile.subject)
     if identity is not None and identity.is_linked:
@@ -121,15 +125,24 @@ def sign_in(provider: str, label: str, profile: Profile) -> Resolution:
         identity = _attach(identity, provider, profile, existing, linked=False)
         log.info("oauth %s sign-in matches user %s: link pending", provider, existing.id)
         return Resolution(Outcome.PENDING, identity)
-    user = users.create_user(profile.email, None, name=profile.name[:120], verified=True)
+    user = users.create_user(profile.email, None, name=profile.name[:120], verified=True, ip=ip)
     identity = _attach(identity, provider, profile, user, linked=True)
     identity.last_sign_in_at = identity.linked_at
-    audit.record("oauth_linked", user, provider=provider, via="sign_up")
+    audit.record("oauth_linked", user, ip, provider=provider, via="sign_up")
     return Resolution(Outcome.CREATED, identity)
 
 
-def link(user: User, provider: str, label: str, profile: Profile) -> OAuthIdentity:
+def link(
+    user: User, provider: str, label: str, profile: Profile, *, ip: str | None = None
+) -> OAuthIdentity:
     """Link the provider account to the signed-in `user` (who just proved it at the provider)."""
+    if not user.is_verified:
+        raise DomainError(
+            f"Confirm your email address before linking {label}: open the link we emailed you, "
+            "or ask for a new one in Settings.",
+            status=403,
+            code="verify_first",
+        )
     identity = find(provider, profile.subject)
     if identity is not None and identity.is_linked:
         if identity.user_id != user.id:
@@ -141,7 +154,7 @@ def link(user: User, provider: str, label: str, profile: Profile) -> OAuthIdenti
     if other is not None:
         raise Conflict(f"You already have a {label} account linked. Unlink it first.")
     identity = _attach(identity, provider, profile, user, linked=True)
-    audit.record("oauth_linked", user, provider=provider, via="settings")
+    audit.record("oauth_linked", user, ip, provider=provider, via="settings")
     return identity
 
 
@@ -155,18 +168,19 @@ def pending(identity_id: int | None, nonce: str | None) -> OAuthIdentity | None:
     return identity
 
 
-def confirm(identity: OAuthIdentity, *, via: str) -> User:
+def confirm(identity: OAuthIdentity, *, via: str, ip: str | None = None) -> User:
     """The account proved it: the pending identity becomes a way to sign in to it."""
     if identity.is_linked:
         raise InvalidLinkConfirmation()
     identity.linked_at = identity.last_sign_in_at = _now()
+    identity.linked_unverified = not identity.user.is_verified
     identity.link_nonce = None  # single use: the emailed link no longer matches
-    audit.record("oauth_linked", identity.user, provider=identity.provider, via=via)
+    audit.record("oauth_linked", identity.user, ip, provider=identity.provider, via=via)
     return identity.user
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_LINK_SALT)
+    return URLSafeTimedSerializer(verification_keys(current_app, EMAIL_LINKS), salt=_LINK_SALT)
 
 
 def make_link_token(identity: OAuthIdentity) -> str:
@@ -205,7 +219,7 @@ def can_unlink(user: User, methods: list[OAuthIdentity] | None = None) -> bool:
     return count > 1
 
 
-def unlink(user: User, provider: str, label: str) -> None:
+def unlink(user: User, provider: str, label: str, *, ip: str | None = None) -> None:
     identity = db.session.scalar(
         OAuthIdentity.linked_to(user.id).where(OAuthIdentity.provider == provider)
     )
@@ -217,4 +231,4 @@ def unlink(user: User, provider: str, label: str) -> None:
             "before unlinking it."
         )
     db.session.delete(identity)
-    audit.record("oauth_unlinked", user, provider=provider)
+    audit.record("oauth_unlinked", user, ip, provider=provider)

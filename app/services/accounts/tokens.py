@@ -17,6 +17,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.extensions import db
+from app.keys import EMAIL_LINKS, verification_keys
 from app.models import User
 from app.services.exceptions import DomainError
 
@@ -54,7 +55,10 @@ def utcnow() -> datetime:
 
 
 def _serializer(purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"lk-email-{purpose}")
+    # Signed with the email-links key; links from before a SECRET_KEY rotation still verify.
+    return URLSafeSerializer(
+        verification_keys(current_app, EMAIL_LINKS), salt=f"lk-email-{purpose}"
+    )
 
 
 def _fingerprint(user: User) -> str:

@@ -1,7 +1,7 @@
 """outbox: mail written with the change it reports, sent and retried by a job
 
-Revision ID: 0007_outbox
-Revises: 0004_images
+Revision ID: 0006_outbox
+Revises: 0005_user_sessions
 Create Date: 2026-11-29 14:30:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0007_outbox"
-down_revision = "0004_images"
+revision = "0006_outbox"
+down_revision = "0005_user_sessions"
 branch_labels = None
 depends_on = None
 
