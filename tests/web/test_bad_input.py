@@ -12,9 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import User
+from app.models import User, UserSession
 from app.services.accounts import api_tokens
 from app.services.images import library
 from tests.conftest import DEFAULT_PASSWORD
@@ -102,13 +103,18 @@ def variants(rule, good: dict[str, str]) -> Iterator[str]:
 
 def _build(rule, values: dict[str, str]) -> str:
     # Raw text into the path: building through the rule would escape or refuse the bad values.
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: values[m.group(1)], rule.rule)
+    def value(match: re.Match) -> str:
+        assert match.group(1) in values, f"add a good value for <{match.group(1)}> ({rule.rule})"
+        return values[match.group(1)]
+
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", value, rule.rule)
 
 
-def good_values(image_id: int, token_id: int) -> dict[str, str]:
+def good_values(image_id: int, token_id: int, session_id: int) -> dict[str, str]:
     return {
         "image_id": str(image_id),
         "token_id": str(token_id),
+        "session_id": str(session_id),
         "provider": "github",
         "preset_key": "thumb_avatar_256",
         "token": "not-a-real-token",
@@ -150,7 +156,8 @@ def test_no_route_answers_5xx_to_bad_input(
     run_jobs()
     user = db.session.get(User, user_id)  # (the RQ worker ended the test's session)
     login(user)
-    good = good_values(image_id, token_id)
+    session_id = db.session.scalar(select(UserSession.id).where(UserSession.user_id == user_id))
+    good = good_values(image_id, token_id, session_id)
     api_auth = {"Authorization": f"Bearer {raw_token}"}
 
     failures: list[str] = []
