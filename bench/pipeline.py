@@ -40,9 +40,8 @@ from app.services.images.pipeline import (  # noqa: E402
     crop_box_for,
     make_variants,
 )
-from tests.unit import images  # noqa: E402
-
 from bench.quality import pipeline_quality  # noqa: E402
+from tests.unit import images  # noqa: E402
 
 try:
     import pyvips  # noqa: E402

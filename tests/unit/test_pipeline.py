@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageStat
 
 from app.services.exceptions import InvalidImage, UnsupportedImageFormat
-from app.services.images import encode, pipeline, presets, resize
+from app.services.images import encode, pipeline, plan, presets, render
 from app.services.images.pipeline import Box, Crop, crop_box_for, inspect, make_variants
 from tests.unit import images as gen
 
@@ -604,9 +604,7 @@ def test_the_plan_derives_outputs_from_larger_ones_with_at_most_one_near_1x_pass
         for p in wanted:
             b = crop_box_for(p, crop, *size)
             boxes[p.key] = (b.x / 2, b.y / 2, (b.x + b.w) / 2, (b.y + b.h) / 2)
-        steps = resize.plan(
-            [(p, boxes[p.key], "RGB") for p in wanted], (size[0] // 2, size[1] // 2)
-        )
+        steps = plan.plan([(p, boxes[p.key], "RGB") for p in wanted], (size[0] // 2, size[1] // 2))
         assert sorted(p.key for s in steps for p in s.presets) == sorted(p.key for p in wanted)
         for s in steps:
             assert s.soft <= 1
@@ -624,14 +622,14 @@ def test_the_plan_derives_outputs_from_larger_ones_with_at_most_one_near_1x_pass
 
 
 def test_a_failure_on_a_worker_thread_surfaces_as_invalid_image(photo_jpeg, monkeypatch):
-    real = resize.encode
+    real = render.encode
 
     def broken(img, fmt, preset, memo):
         if preset.key == "manual_discord_banner":
             raise OSError("encoder exploded")
         return real(img, fmt, preset, memo)
 
-    monkeypatch.setattr(resize, "encode", broken)
+    monkeypatch.setattr(render, "encode", broken)
     with pytest.raises(InvalidImage):
         make_variants(photo_jpeg, Crop(), BANNERS, threads=2)
 
