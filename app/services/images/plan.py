@@ -157,11 +157,11 @@ def _pad(steps: list[Step], i: int, grow: tuple[int, int, int, int]) -> None:
         steps[c].sub = (x0 + left, y0 + top, x1 + left, y1 + top)
 
 
-def bands(step: Step, total: float, decoding: bool = False) -> list[tuple[int, int]]:
+def bands(step: Step, total: float) -> list[tuple[int, int]]:
     """Output rows per task: a resize that is a large share of all the work is split in two, so
     that both cores make it, neither waits for it alone, and pictures cut from it start sooner.
-    While the region is still being decoded, a resize straight from it is split in four: the
-    top bands run on the other threads as soon as their rows are decoded.
+    A resize straight from the region is split in four: while the region is still being
+    decoded, the top bands run on the other threads as soon as their rows are there.
     Splitting costs little but not nothing, so nothing else is. The split depends on the
     geometry only: the bytes do not depend on the number of threads."""
     x0, y0, x1, y1 = step.sub
@@ -173,7 +173,7 @@ def bands(step: Step, total: float, decoding: bool = False) -> list[tuple[int, i
         or (x1 - x0) / w >= 2 * REDUCING_GAP
     ):
         return [(0, h)]
-    n = 4 if decoding and step.parent is None else 2
+    n = 4 if step.parent is None else 2
     return [(h * b // n, h * (b + 1) // n) for b in range(n)]
 
 

@@ -63,7 +63,7 @@ def render(decoded: Region, presets: Sequence[Preset], threads: int) -> dict[str
     gate = Gate(pool, 0 if decoded.decode else rows)
 
     total = sum(s.cost() for s in steps)
-    split = [bands(s, total, decoded.decode is not None) for s in steps]
+    split = [bands(s, total) for s in steps]
     encode_cost = [
         sum(_ENCODE_COST.get(f, 30.0) for f in {formats[p.key] for p in s.presets})
         * s.size[0] * s.size[1]
