@@ -1,7 +1,7 @@
 """Decoding for the image pipeline: upright, as small as the outputs allow, and early.
 
-Pure Pillow, no Flask. The JPEG decode at a reduced DCT scale is the one step that cannot be
-split between threads (~30 ms per 12 MP at 1/2 scale, whatever else happens), so the usual photo
+Pure Pillow, no Flask. The JPEG decode is the one step that cannot be split between threads
+(~65 ms for 24 MP at 1/2 DCT scale, ~70 ms for 12 MP at full scale), so the usual photo
 (an upright RGB JPEG) is handed over undecoded: `render` decodes it on the calling thread and the
 other threads start on the rows already decoded (colour conversion, the first resizes) meanwhile.
 """

@@ -1,6 +1,6 @@
 """Rendering for the image pipeline: one colour conversion, every size, on every thread.
 
-Pure Pillow, no Flask. What it costs on one core (24 MP JPEG, all 25 presets): lcms ~12 ns per
+Pure Pillow, no Flask. What it costs on one core (24 MP JPEG, all 25 presets): lcms ~12-15 ns per
 pixel; Lanczos ~0.9 ns per pixel per filter tap; a baseline JPEG encode ~2.5 ns per pixel.
 Hence:
 - convert colours on the fewer pixels: the area the outputs read, or the pictures made straight
