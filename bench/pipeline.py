@@ -160,7 +160,8 @@ def run_floor(data: bytes, jobs: Job) -> int:
 
 def measure(
     runners: dict[str, Callable[[bytes, Job], int]], data: bytes, jobs: Job, reps: int
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Median time per contender, and every run's time in order (round by round)."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for fn in runners.values():  # warm-up (imports, lcms transform cache, ...)
         fn(data, jobs)
@@ -169,7 +170,16 @@ def measure(
             start = time.perf_counter()
             fn(data, jobs)
             times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return {name: statistics.median(ts) for name, ts in times.items()}, times
+
+
+def paired(times: dict[str, list[float]], a: str, b: str) -> float:
+    """Median over the rounds of a / b within each round: the two ran seconds apart, so load
+    from elsewhere that comes and goes between rounds cancels out better than in the ratio of
+    the two medians."""
+    if b not in times:
+        return math.nan
+    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
 
 
 def _probe(data: bytes) -> float:
@@ -216,7 +226,7 @@ def main() -> None:
         f"{len(AVATARS)} avatar + {len(BANNERS)} banner presets per photo (two make_variants "
         f"calls), median of {args.reps} alternating runs, {os.cpu_count()} CPUs"
     )
-    results, quality = {}, {}
+    results, quality, rounds = {}, {}, {}
     for label, (w, h, seed) in {
         "24 MP 6000x4000": (6000, 4000, 1),
         "12 MP 4000x3000": (4000, 3000, 2),
@@ -234,7 +244,7 @@ def main() -> None:
         )
         if args.quality_only:
             continue
-        r = measure(runners, data, jobs_for(w, h), args.reps)
+        r, rounds[label] = measure(runners, data, jobs_for(w, h), args.reps)
         results[label] = r
         base = r[f"pipeline (default, {THREADS} threads)"]
         print(f"\n{label} photo-like JPEG, {len(data) / 1e6:.1f} MB, P3 ICC profile")
@@ -246,12 +256,16 @@ def main() -> None:
     if args.quality_only:
         print(json.dumps({"quality_min": round(quality_min, 4)}))
         return
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (other work on this machine)")
     for label, r in results.items():
         pipe = r[f"pipeline (default, {THREADS} threads)"]
         vips2 = r.get("pyvips (2 threads)")
+        name, t = f"pipeline (default, {THREADS} threads)", rounds[label]
         print(
             f"{label}: pipeline / floor {pipe / r['floor (1 thread)']:.2f}x (target < 2), "
-            f"pipeline / pyvips 2 threads {pipe / (vips2 or math.nan):.2f}x (target <= 1)"
+            f"pipeline / pyvips 2 threads {pipe / (vips2 or math.nan):.2f}x (target <= 1); "
+            f"paired per round: {paired(t, name, 'floor (1 thread)'):.2f}x and "
+            f"{paired(t, name, 'pyvips (2 threads)'):.2f}x"
         )
     with ctx.Pool(1) as pool:
         peak = pool.apply(_probe, (photo24,))
