@@ -4,7 +4,10 @@ Run: .venv/bin/python bench/pipeline.py [--reps N]
 Every preset of both kinds runs on each photo: the avatar presets on a centred square, the banner
 presets on a full-width 3:1 focal band. The last line of output is JSON for the 24 MP photo;
 "pipeline_ms" is make_variants as the app calls it (default threads), "pyvips_ms" is pyvips on
-one thread (VIPS_CONCURRENCY=1); the table also shows both at 1 and 2 threads.
+one thread (VIPS_CONCURRENCY=1), "pyvips_2t_ms" on two; the table also shows both at 1 and 2
+threads. Every ratio compares medians of runs alternated in the same process, so load from
+elsewhere hits every contender alike. "quality_min" is the lowest SSIM of any output of either
+photo against a reference resize (bench/quality.py); it must not drop when the pipeline speeds up.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from PIL import Image, ImageOps  # noqa: E402
 
-from app.services import presets as presets_mod  # noqa: E402
+from app.services.images import presets as presets_mod  # noqa: E402
 from app.services.images.encode import choose_format  # noqa: E402
 from app.services.images.pipeline import (  # noqa: E402
     START_QUALITY,
@@ -37,6 +40,7 @@ from app.services.images.pipeline import (  # noqa: E402
     crop_box_for,
     make_variants,
 )
+from bench.quality import pipeline_quality  # noqa: E402
 from tests.unit import images  # noqa: E402
 
 try:
@@ -156,7 +160,8 @@ def run_floor(data: bytes, jobs: Job) -> int:
 
 def measure(
     runners: dict[str, Callable[[bytes, Job], int]], data: bytes, jobs: Job, reps: int
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Median time per contender, and every run's time in order (round by round)."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for fn in runners.values():  # warm-up (imports, lcms transform cache, ...)
         fn(data, jobs)
@@ -165,7 +170,16 @@ def measure(
             start = time.perf_counter()
             fn(data, jobs)
             times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return {name: statistics.median(ts) for name, ts in times.items()}, times
+
+
+def paired(times: dict[str, list[float]], a: str, b: str) -> float:
+    """Median over the rounds of a / b within each round: the two ran seconds apart, so load
+    from elsewhere that comes and goes between rounds cancels out better than in the ratio of
+    the two medians."""
+    if b not in times:
+        return math.nan
+    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
 
 
 def _probe(data: bytes) -> float:
@@ -179,6 +193,7 @@ def _probe(data: bytes) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--quality-only", action="store_true", help="skip the timings")
     args = parser.parse_args()
     # start the fork server while this process is still small: a child inherits the RSS
     # high-water mark of the process it was forked or exec'ed from
@@ -211,7 +226,7 @@ def main() -> None:
         f"{len(AVATARS)} avatar + {len(BANNERS)} banner presets per photo (two make_variants "
         f"calls), median of {args.reps} alternating runs, {os.cpu_count()} CPUs"
     )
-    results = {}
+    results, quality, rounds = {}, {}, {}
     for label, (w, h, seed) in {
         "24 MP 6000x4000": (6000, 4000, 1),
         "12 MP 4000x3000": (4000, 3000, 2),
@@ -219,7 +234,17 @@ def main() -> None:
         data = make_photo(w, h, seed)
         if label.startswith("24"):
             photo24 = data
-        r = measure(runners, data, jobs_for(w, h), args.reps)
+        q = pipeline_quality(data, jobs_for(w, h), THREADS)
+        quality[label] = q
+        worst = sorted(q, key=q.get)[:3]
+        print(
+            f"\n{label}: SSIM vs one Lanczos pass from the full decode, min {min(q.values()):.4f}, "
+            f"mean {statistics.fmean(q.values()):.4f}; lowest "
+            + ", ".join(f"{k} {q[k]:.4f}" for k in worst)
+        )
+        if args.quality_only:
+            continue
+        r, rounds[label] = measure(runners, data, jobs_for(w, h), args.reps)
         results[label] = r
         base = r[f"pipeline (default, {THREADS} threads)"]
         print(f"\n{label} photo-like JPEG, {len(data) / 1e6:.1f} MB, P3 ICC profile")
@@ -227,12 +252,28 @@ def main() -> None:
         for name, ms in r.items():
             print(f"  {name:<30}{ms:>8.0f}ms{ms / base:>21.2f}x")
 
+    quality_min = min(min(q.values()) for q in quality.values())
+    if args.quality_only:
+        print(json.dumps({"quality_min": round(quality_min, 4)}))
+        return
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (other work on this machine)")
+    for label, r in results.items():
+        pipe = r[f"pipeline (default, {THREADS} threads)"]
+        vips2 = r.get("pyvips (2 threads)")
+        name, t = f"pipeline (default, {THREADS} threads)", rounds[label]
+        print(
+            f"{label}: pipeline / floor {pipe / r['floor (1 thread)']:.2f}x (target < 2), "
+            f"pipeline / pyvips 2 threads {pipe / (vips2 or math.nan):.2f}x (target <= 1); "
+            f"paired per round: {paired(t, name, 'floor (1 thread)'):.2f}x and "
+            f"{paired(t, name, 'pyvips (2 threads)'):.2f}x"
+        )
     with ctx.Pool(1) as pool:
         peak = pool.apply(_probe, (photo24,))
     whole = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     r = results["24 MP 6000x4000"]
     pipeline_ms = r[f"pipeline (default, {THREADS} threads)"]
     vips = r.get("pyvips (1 thread)")
+    vips2 = r.get("pyvips (2 threads)")
     naive, floor = r["naive Pillow (1 thread)"], r["floor (1 thread)"]
     print(
         f"\n24 MP: speedup vs naive {naive / pipeline_ms:.1f}x (target >= 5), "
@@ -252,6 +293,8 @@ def main() -> None:
                 "pyvips_ms": round(vips, 1) if vips else None,
                 "floor_ms": round(floor, 1),
                 "peak_rss_mb": round(peak, 1),
+                "pyvips_2t_ms": round(vips2, 1) if vips2 else None,
+                "quality_min": round(quality_min, 4),
             }
         )
     )

@@ -2,8 +2,8 @@
 
 Pure Pillow (+ pillow-heif for HEIC): no Flask, no database. Decoder failures surface as
 InvalidImage, so callers only ever handle DomainError. This module is the API: validation and
-the crop model. resize decodes and resamples; encode picks each format and
-keeps each file under its cap.
+the crop model. decode decodes, plan picks each output's source, render resamples on every
+thread, encode picks each format and keeps each file under its cap.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import pillow_heif
 from PIL import Image
 
 from app.services.exceptions import DomainError, InvalidImage, UnsupportedImageFormat
+from app.services.images.decode import decode_region, orientation
 from app.services.images.encode import (  # noqa: F401 - part of this module's API
     QUALITY_FLOOR,
     QUALITY_STEPS,
     START_QUALITY,
 )
 from app.services.images.presets import Preset
-from app.services.images.resize import decode_region, orientation, render
+from app.services.images.render import render
 
 pillow_heif.register_heif_opener()
 
@@ -259,7 +260,7 @@ def make_variants(
             b = crop_box_for(p, crop, *upright)
             boxes[p.key] = (b.x, b.y, b.x + b.w, b.y + b.h)
         region = decode_region(im, fmt, crop.rotate, boxes, presets)
-        if region.image is not im:
+        if region.decode is None and region.image is not im:
             im.close()  # free the decoded frame before the outputs exist
         done = render(region, presets, max(1, threads))
     except DomainError:
