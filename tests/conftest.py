@@ -346,6 +346,28 @@ def queued_jobs(app: Flask, queue: str) -> int:
     return backend.queue(queue).count
 
 
+def queued_job_ids(app: Flask, queue: str) -> list[str]:
+    """The ids of the jobs due on `queue`, in queue order, on either profile's backend."""
+    backend = app.extensions["jobs"]
+    if EMBEDDED:
+        return [
+            backend.job_id(func, args)
+            for func, args in backend.pending(due_only=True)
+            if func.queue_name == queue
+        ]
+    return backend.queue(queue).job_ids
+
+
+def scheduled_jobs(app: Flask, queue: str) -> int:
+    """How many jobs on `queue` wait for a later time (RQ's scheduler, or the in-process heap)."""
+    backend = app.extensions["jobs"]
+    if EMBEDDED:
+        ours = [func for func, _ in backend.pending() if func.queue_name == queue]
+        due = [func for func, _ in backend.pending(due_only=True) if func.queue_name == queue]
+        return len(ours) - len(due)
+    return backend.queue(queue).scheduled_job_registry.count
+
+
 def empty_queues(app: Flask) -> None:
     """Drop every waiting job, as if Redis had been flushed (or the process restarted)."""
     backend = app.extensions["jobs"]

@@ -66,10 +66,12 @@ class InProcessBackend:
             self._run(func, args, every)
             ran += 1
 
-    def pending(self) -> list[tuple[Callable, tuple]]:
-        """The queued jobs, due first."""
+    def pending(self, *, due_only: bool = False) -> list[tuple[Callable, tuple]]:
+        """The queued jobs, due first (only those due now with `due_only`)."""
+        now = time.monotonic()
         with self._wakeup:
-            return [(entry[3], entry[4]) for entry in sorted(self._heap)]
+            entries = sorted(self._heap)
+        return [(e[3], e[4]) for e in entries if not due_only or e[0] <= now]
 
     def clear(self) -> None:
         with self._wakeup:

@@ -129,7 +129,7 @@ def test_rolled_back_delete_keeps_the_file_and_queues_nothing(app):
     user = add_user()
     image, _ = library.create_upload(user.id, "avatar", avatar_jpeg())
     db.session.commit()
-    app.extensions["jobs"].queue(process_image.queue_name).empty()
+    empty_queues(app)
     library.delete_image(image)
     db.session.rollback()
     assert stored_keys(app) == {image.original_key} and _count() == 1 and _queued(app) == 0

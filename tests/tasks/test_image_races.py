@@ -214,6 +214,7 @@ def test_deleting_an_image_while_it_is_processing_leaves_no_files(race_app, mome
 # --- 5. two "use as current" at once ---------------------------------------------------------
 
 
+@pytest.mark.services  # two connections waiting on PostgreSQL row locks
 def test_two_concurrent_set_current_calls_end_with_one_current_image(app, client, login, make_user):
     pat = make_user(email="pat@example.com")
     login(pat)

@@ -8,6 +8,7 @@ from pathlib import Path
 from app.extensions import db
 from app.jobs import InProcessBackend, enqueue, enqueue_on_commit
 from app.models import User
+from tests.conftest import queued_job_ids
 from tests.tasks_support import append_and_requeue_once, record_email_seen
 
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -36,7 +37,7 @@ def test_services_and_the_jobs_layer_never_import_tasks():
 
 
 def _queued(app) -> list[str]:
-    return app.extensions["jobs"].queue(record_email_seen.queue_name).job_ids
+    return queued_job_ids(app, record_email_seen.queue_name)
 
 
 def test_identical_work_is_queued_once_while_it_waits(app, run_jobs, tmp_path):

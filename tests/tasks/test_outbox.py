@@ -13,6 +13,7 @@ from app.services.accounts import users
 from app.services.notifications import outbox
 from app.tasks.mail import send_outbox
 from app.tasks.maintenance import reconcile
+from tests.conftest import scheduled_jobs
 from tests.factories import UserFactory
 from tests.peers.ports import free_port as _free_port
 
@@ -42,6 +43,7 @@ def redis_down(app):
     restore()
 
 
+@pytest.mark.services  # Redis down at commit
 def test_verify_mail_is_delivered_by_the_reconciler_after_redis_was_down_at_commit(
     app, client, mail_sink, run_jobs, redis_down
 ):
@@ -60,6 +62,7 @@ def test_verify_mail_is_delivered_by_the_reconciler_after_redis_was_down_at_comm
     assert _only_message().status is OutboxStatus.SENT
 
 
+@pytest.mark.services  # what Redis holds
 def test_links_are_signed_in_the_job_and_stored_nowhere(app, client, mail_sink, run_jobs):
     _sign_up(client)
     message = _only_message()
@@ -97,8 +100,7 @@ def test_smtp_failure_is_recorded_and_retried_with_backoff(app, mail_sink, run_j
     assert "Connection refused" in message.last_error
     wait = message.next_attempt_at - message.created_at
     assert timedelta(seconds=55) < wait < timedelta(seconds=65 + 30)
-    queue = app.extensions["jobs"].queue(send_outbox.queue_name)
-    assert queue.scheduled_job_registry.count == 1  # the retry waits in RQ's scheduler
+    assert scheduled_jobs(app, send_outbox.queue_name) == 1  # the retry waits for its time
     assert mail_sink.to(user.email) == []
 
     # Not due yet: a duplicate delivery of the job sends nothing.

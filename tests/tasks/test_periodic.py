@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from rq.cron import CronScheduler
 
 from app.extensions import db
@@ -50,6 +51,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
     }
 
 
+@pytest.mark.services  # the round's lock is in Redis
 def test_one_round_per_period_however_many_workers_schedule_it(app):
     backend = app.extensions["jobs"]
     first = trigger(app, reconcile_lost_work, 300)

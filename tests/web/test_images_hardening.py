@@ -195,6 +195,7 @@ def test_served_files_carry_no_exif_and_the_original_is_never_served(
         _assert_no_metadata(response.data)
 
 
+@pytest.mark.services  # S3 presigned URLs
 def test_s3_urls_of_every_file_carry_no_exif(client, pat, run_jobs):
     auth = bearer(pat)
     image_id = upload(client, gps_jpeg(), api=True, headers=auth).get_json()["id"]
