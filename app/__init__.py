@@ -69,6 +69,29 @@ def load_config(app: Flask, config: type[Config] | Config) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15}}
 
 
+def nest_sqlite_savepoints(app: Flask) -> None:
+    """Make a SAVEPOINT on SQLite nest inside a real transaction, as it does on PostgreSQL.
+
+    Python's sqlite3 opens a transaction only before a write. A SAVEPOINT issued before any
+    write therefore started the transaction itself, and releasing it committed everything:
+    the caller's later rollback could no longer undo the work. So open the transaction first.
+    """
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "savepoint")
+    def begin_before_savepoint(connection, name) -> None:
+        driver = connection.connection.driver_connection
+        if not driver.in_transaction:
+            driver.execute("BEGIN")
+
+
 def trust_proxies(app: Flask) -> None:
     """Take the client's address and scheme from the last TRUSTED_PROXY_COUNT forwarded hops.
 
@@ -96,6 +119,7 @@ def register_extensions(app: Flask) -> None:
 
     init_keys(app)  # sessions signed with their own derived key; SECRET_KEY_FALLBACKS verify
     db.init_app(app)
+    nest_sqlite_savepoints(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
