@@ -151,6 +151,10 @@ def register_request_hooks(app: Flask) -> None:
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
         g.request_id_token = request_id_var.set(g.request_id)
+        if not app.config.get("PUBLIC_URL"):
+            from app.services.notifications.mail import request_site_url
+
+            g.site_url_token = request_site_url.set(request.url_root)
 
     @app.after_request
     def log_request(response):
@@ -182,6 +186,11 @@ def register_request_hooks(app: Flask) -> None:
         token = g.pop("request_id_token", None)
         if token is not None:
             request_id_var.reset(token)
+        site_token = g.pop("site_url_token", None)
+        if site_token is not None:
+            from app.services.notifications.mail import request_site_url
+
+            request_site_url.reset(site_token)
 
 
 # The nav shows an area only once its blueprint is registered, so features can land one by one.

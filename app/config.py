@@ -71,7 +71,7 @@ class Config:
     STALE_JOB_AFTER = env_int("STALE_JOB_AFTER", 900)
     RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 300)
 
-    # Mail outbox (jobs engineer): a failed send is retried after OUTBOX_RETRY_BASE seconds,
+    # Mail outbox: a failed send is retried after OUTBOX_RETRY_BASE seconds,
     # doubling each time (capped at an hour), and given up after OUTBOX_MAX_ATTEMPTS attempts.
     OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
     OUTBOX_RETRY_BASE = env_int("OUTBOX_RETRY_BASE", 60)
@@ -90,7 +90,7 @@ class Config:
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
     MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000)
 
-    # Images (images engineer): what one person may upload, and what one job may decode.
+    # Images: what one person may upload, and what one job may decode.
     # Flask-Limiter string, counted per signed-in user (web and API together); 429 beyond it.
     UPLOAD_RATE_LIMIT = os.environ.get("UPLOAD_RATE_LIMIT", "30 per hour; 10 per minute")
     # Originals plus every file made from them, per user; 0 turns the quota off. 413 beyond it.
@@ -112,7 +112,7 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
-    # Accounts (accounts engineer): mail, links, throttling, remember-me.
+    # Accounts: mail, links, throttling, remember-me.
     # Absolute links in mails use PUBLIC_URL (e.g. https://linkarooie.example), not the Host header.
     PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
     MAIL_SERVER = os.environ.get("MAIL_SERVER") or None  # unset: mails go to instance/mail/*.eml

@@ -124,3 +124,14 @@ def test_after_commit_callbacks_follow_the_same_rules(app):
     db.session.rollback()
     db.session.commit()
     assert ran == ["before", "released"]
+
+
+def test_services_never_read_the_request_or_render_pages():
+    # Services take plain values (an address, a site URL) so jobs and the CLI can call them too.
+    banned = {"flask.request", "flask.session", "flask.g", "flask.render_template"}
+    offenders = {
+        str(path.relative_to(APP.parent)): sorted(_imports(path) & banned)
+        for path in (APP / "services").rglob("*.py")
+    }
+    allowed = {"app/services/notifications/outbox.py": ["flask.render_template"]}  # mail bodies
+    assert {path: names for path, names in offenders.items() if names} == allowed

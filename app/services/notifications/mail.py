@@ -8,9 +8,10 @@ database waiting to be read.
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
 
-from flask import current_app, has_request_context, request, url_for
+from flask import current_app, has_request_context, url_for
 
 from app.extensions import db
 from app.jobs import enqueue_on_commit
@@ -19,6 +20,10 @@ from app.models.outbox import OutboxStatus
 from app.services.notifications.messages import KINDS, utcnow
 
 log = logging.getLogger(__name__)
+
+# The site a request came in on (set by the web layer for each request). Links in mail use it
+# only when PUBLIC_URL is unset, i.e. the embedded default on someone's own machine.
+request_site_url: ContextVar[str | None] = ContextVar("request_site_url", default=None)
 
 
 def external_url(endpoint: str, *, _base: str | None = None, **values: Any) -> str:
@@ -42,8 +47,8 @@ def site_url() -> str:
     """Where links in a mail asked for now should point: PUBLIC_URL, else this request's site."""
     if base := current_app.config.get("PUBLIC_URL"):
         return base
-    if has_request_context():
-        return request.url_root
+    if base := request_site_url.get():
+        return base
     raise RuntimeError("set PUBLIC_URL to send mail with links outside a web request")
 
 
