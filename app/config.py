@@ -100,7 +100,7 @@ class Config:
     IMAGE_MEMORY_BUDGET_MB = env_int("IMAGE_MEMORY_BUDGET_MB", 512)
     # The orphan sweep leaves files younger than this alone (an upload may still be committing).
     ORPHAN_GRACE_SECONDS = env_int("ORPHAN_GRACE_SECONDS", 86400)
-    SWEEP_INTERVAL = env_int("SWEEP_INTERVAL", 6 * 3600)  # how often the orphan sweep runs
+    SWEEP_INTERVAL = env_int("SWEEP_INTERVAL", 6 * 3600)  # orphan files and stale sessions
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True

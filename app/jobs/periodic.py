@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 SCHEDULE: dict[str, str] = {
     "reconcile_lost_work": "RECONCILE_INTERVAL",
     "sweep_orphaned_files": "SWEEP_INTERVAL",
+    "purge_stale_sessions": "SWEEP_INTERVAL",
 }
 
 

@@ -45,3 +45,13 @@ def reconcile(stale_after: timedelta, now: datetime | None = None) -> dict[str, 
 @job(DEFAULT)
 def reconcile_lost_work() -> dict[str, list[int]]:
     return reconcile(timedelta(seconds=current_app.config["STALE_JOB_AFTER"]))
+
+
+@job(DEFAULT)
+def purge_stale_sessions() -> int:
+    """Periodic: session records that can no longer sign anyone in are deleted."""
+    from app.services.accounts import sessions
+
+    purged = sessions.purge_stale(idle_limit=current_app.config["REMEMBER_COOKIE_DURATION"])
+    db.session.commit()
+    return purged

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.jobs.periodic import SCHEDULE, schedule, trigger
 from app.models import OutboxMessage, OutboxStatus
 from app.tasks.images import sweep_orphaned_files
-from app.tasks.maintenance import reconcile_lost_work
+from app.tasks.maintenance import purge_stale_sessions, reconcile_lost_work
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +48,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
     assert schedule(app) == {
         reconcile_lost_work: app.config["RECONCILE_INTERVAL"],
         sweep_orphaned_files: app.config["SWEEP_INTERVAL"],
+        purge_stale_sessions: app.config["SWEEP_INTERVAL"],
     }
 
 

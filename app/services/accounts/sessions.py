@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 
 from app.extensions import db
 from app.models import User, UserSession
@@ -104,5 +104,20 @@ def end_all(user: User, *, keep: UserSession | None = None, now: datetime | None
         query = query.where(UserSession.id != keep.id)
     result = db.session.execute(
         query.values(revoked_at=now or utcnow()).execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount or 0
+
+
+def purge_stale(*, idle_limit: timedelta, now: datetime | None = None) -> int:
+    """Delete records that can no longer sign anyone in: ended, or idle past `idle_limit`.
+
+    Ended rows are kept for `idle_limit` too, so Settings and support can still see a recent
+    sign-out; how many were deleted.
+    """
+    cutoff = (now or utcnow()) - idle_limit
+    result = db.session.execute(
+        delete(UserSession).where(
+            or_(UserSession.revoked_at < cutoff, UserSession.last_seen_at < cutoff)
+        )
     )
     return result.rowcount or 0
