@@ -8,6 +8,9 @@ SQLite file migrated the same way, LocalStorage on a temp dir, the in-process jo
 Redis; `run_jobs` drains it in the test's thread) and rate limits in memory. A test about
 PostgreSQL, Redis or S3 themselves carries `@pytest.mark.services` (or asks for one of their
 fixtures, SERVICE_FIXTURES) and is skipped there.
+
+One file on purpose (over 300 lines): pytest finds these fixtures here for every folder, and the
+two profiles' setup and cleanup read best side by side.
 """
 
 from __future__ import annotations
