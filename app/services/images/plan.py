@@ -20,7 +20,7 @@ from app.services.images.presets import Preset
 FILTER = Image.Resampling.LANCZOS  # every pass: the sharpest of Pillow's antialiasing filters
 SUPPORT = 3.0  # its radius in source pixels at 1:1, widened by the ratio when shrinking
 REDUCING_GAP = 2.0  # box-reduce first when the ratio is at least twice this, as Pillow does
-MIN_RATIO = 1.5  # a source this much larger than the output may itself be a derived output
+MIN_RATIO = 2.0  # a source this much larger than the output may itself be a derived output
 PAD = 4  # pixels a picture may grow by to hold another preset's box
 BAND_COST = 12e6  # filter taps worth splitting a resize into bands, one task each
 
