@@ -1,15 +1,20 @@
 """Resampling for the image pipeline, in libvips: the same Lanczos-3 as Pillow's, ~2.5x faster.
 
 Pillow's Lanczos (~1 ns per tap) was ~60 % of the pipeline's CPU; libvips' vectorised reduce does
-the same filter, widened by the ratio and after a box shrink for large ratios as Pillow does,
-at well under half the cost. Pictures move between the two as packed bytes: into libvips once
-(the sRGB region), out once per output (to encode it). Each call runs on one libvips thread: the
-pipeline's own pool puts the passes on every core, so libvips must not add threads of its own.
+the same filter, widened by the ratio (no box shrink first, whatever the ratio), at well under
+half the cost. Pictures move between the two as packed bytes: into libvips once (the region, a
+band of rows at a time), out once per output (to encode it). Each call runs on one libvips
+thread: the pipeline's own pool puts the passes on every core, so libvips adds none of its own.
+
+libvips cannot run in a process forked after it ran in the parent (its idle threads do not
+survive the fork, and the child waits for them forever). RQ's worker forks a fresh child per job
+from a parent that never renders, which is fine; anything else that would is refused, not hung.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import pyvips
 from PIL import Image
@@ -22,6 +27,26 @@ pyvips.concurrency_set(1)  # one thread per call: the pipeline's pool runs calls
 # libvips' operation cache would keep the last pictures (and the upload's pixels) alive in a
 # long-running worker; nothing here repeats an operation, so it would never hit anyway
 pyvips.cache_set_max(0)
+
+_state = {"used": False, "stale": False}
+
+
+def _after_fork_in_child() -> None:
+    _state["stale"] = _state["used"]
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def check_usable() -> None:
+    """Refuse to start in a child forked after libvips ran here: it would hang, not fail."""
+    if _state["stale"]:
+        raise RuntimeError(
+            "libvips already ran in the process this one was forked from and cannot run here; "
+            "render images in a process that forks before rendering (RQ's work horse), or in a "
+            "fresh one"
+        )
+    _state["used"] = True
 
 
 def to_vips(img: Image.Image, area: tuple[int, int, int, int] | None = None) -> pyvips.Image:
