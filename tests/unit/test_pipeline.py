@@ -2,9 +2,11 @@
 
 import contextlib
 import dataclasses
+import faulthandler
 import functools
 import io
 import math
+import os
 import random
 import struct
 
@@ -753,3 +755,21 @@ def test_outputs_stay_as_close_to_a_reference_resize_as_before():
     assert len(scores) == len(AVATARS) + len(BANNERS)
     assert min(scores.values()) > 0.978  # before: 0.9782 (manual_twitch_avatar)
     assert sum(scores.values()) / len(scores) > 0.988  # before: 0.9881
+
+
+def test_a_child_forked_after_rendering_refuses_instead_of_hanging(photo_jpeg):
+    # libvips' threads do not survive a fork: a child forked from a process that already rendered
+    # would wait for them forever; it must fail at once with a reason instead
+    make_variants(photo_jpeg, Crop(), AVATARS[:2], threads=2)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if refused with the reason, fast
+        code = 1
+        try:
+            faulthandler.dump_traceback_later(60, exit=True)  # a hang ends the child, not the run
+            make_variants(photo_jpeg, Crop(), AVATARS[:2], threads=2)
+        except RuntimeError as exc:
+            code = 0 if "forked" in str(exc) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

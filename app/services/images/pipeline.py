@@ -1,9 +1,9 @@
 """Image pipeline: check an upload, then turn it into every preset's file. Bytes in, bytes out.
 
-Pure Pillow (+ pillow-heif for HEIC): no Flask, no database. Decoder failures surface as
-InvalidImage, so callers only ever handle DomainError. This module is the API: validation and
-the crop model. decode decodes, plan picks each output's source, render resamples on every
-thread, encode picks each format and keeps each file under its cap.
+Pillow (+ pillow-heif for HEIC), libvips for resampling: no Flask, no database. Decoder failures
+surface as InvalidImage, so callers only ever handle DomainError. This module is the API:
+validation and the crop model. decode decodes, plan picks each output's source, render resamples
+on every thread, encode picks each format and keeps each file under its cap.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pillow_heif
 from PIL import Image
 
 from app.services.exceptions import DomainError, InvalidImage, UnsupportedImageFormat
+from app.services.images import resample
 from app.services.images.decode import decode_region, orientation
 from app.services.images.encode import (  # noqa: F401 - part of this module's API
     QUALITY_FLOOR,
@@ -252,6 +253,7 @@ def make_variants(
     """Every preset from one upload: upright, sRGB, no metadata, exact size, under its cap."""
     if not presets:
         return []
+    resample.check_usable()  # a plain error, never a hang nor "corrupt" for the uploader
     im, fmt = _open(data, max_pixels)
     try:
         upright = im.size[::-1] if orientation(im) >= 5 else im.size

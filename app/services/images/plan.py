@@ -20,7 +20,7 @@ from app.services.images.presets import Preset
 FILTER = Image.Resampling.LANCZOS  # every pass: the sharpest of Pillow's antialiasing filters
 SUPPORT = 3.0  # its radius in source pixels at 1:1, widened by the ratio when shrinking
 REDUCING_GAP = 2.0  # box-reduce first when the ratio is at least twice this, as Pillow does
-MIN_RATIO = 1.5  # a source this much larger than the output may itself be a derived output
+MIN_RATIO = 2.0  # a source this much larger than the output may itself be a derived output
 PAD = 4  # pixels a picture may grow by to hold another preset's box
 BAND_COST = 12e6  # filter taps worth splitting a resize into bands, one task each
 
@@ -36,7 +36,7 @@ class Step:
     mode: str  # "RGB", or premultiplied "RGBa" for transparent PNGs
     parent: int | None  # the step it is cut from; None = the region
     sub: Rect  # source rectangle in the parent's (or the region's) pixels
-    soft: int  # passes 1-1.5x since the region (each one softens the finest detail a little)
+    soft: int  # passes 1-2x since the region (each one softens the finest detail a little)
     view: tuple[int, int, int, int] = (0, 0, 0, 0)  # the presets' pixels in the picture
     children: list[int] = field(default_factory=list)
 
@@ -80,7 +80,7 @@ def plan(jobs: Sequence[tuple[Preset, Rect, str]], bounds: tuple[int, int]) -> l
 
     A source is the region or an earlier picture that holds the box: an output at least
     MIN_RATIO times larger is as good as the region, since the last pass filters out everything
-    the earlier one could have left. A source only 1-1.5x larger adds a second, visible pass
+    the earlier one could have left. A source only 1-2x larger adds a second, visible pass
     over fine detail, so that is allowed once in a chain from the region, never twice.
     A picture made straight from the region may grow by up to PAD pixels (outside its presets'
     view) to hold a box it nearly holds: a 1640x924 cover comes out of the 2560x1440 banner.

@@ -1,14 +1,14 @@
 """Rendering for the image pipeline: one colour conversion, every size, on every thread.
 
-Pure Pillow, no Flask. What it costs on one core (24 MP JPEG, all 25 presets): lcms ~12-15 ns per
-pixel; Lanczos ~0.9 ns per pixel per filter tap; a baseline JPEG encode ~2.5 ns per pixel.
-Hence:
+Pillow for colours and encoding, libvips (resample.py) for the passes; no Flask. What it costs on
+one core (24 MP JPEG, all 25 presets): lcms ~12-15 ns per pixel; a baseline JPEG encode ~2.5 ns
+per pixel; Lanczos in libvips ~0.4 ns per pixel per filter tap (Pillow's: ~1 ns). Hence:
 - convert colours on the fewer pixels: the area the outputs read, or the pictures made straight
   from it (the others are then cut from those);
 - run the passes and encodings as tasks on every thread, longest remaining work first: Pillow
-  releases the GIL while decoding, resampling, in lcms and while encoding into a real file;
-- while the calling thread decodes the upload, the others already convert and resample the rows
-  decoded so far (a task that reads the region waits only for the rows it reads).
+  and libvips release the GIL while decoding, resampling, in lcms and while encoding;
+- while the calling thread decodes the upload, the others already convert the rows decoded so
+  far to sRGB (a task that reads the region waits only for the rows it reads).
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 
+import pyvips
 from PIL import Image, ImageCms
 
+from app.services.images import resample
 from app.services.images.decode import Region, srgb_transform
 from app.services.images.encode import choose_format, encode, flatten
-from app.services.images.plan import FILTER, REDUCING_GAP, SUPPORT, Step, bands, plan, reach
+from app.services.images.plan import Step, plan
 from app.services.images.presets import Preset
 from app.services.images.workers import Gate, Pool
 
@@ -62,22 +64,20 @@ def render(decoded: Region, presets: Sequence[Preset], threads: int) -> dict[str
     pool, rows = Pool(threads), region.height
     gate = Gate(pool, 0 if decoded.decode else rows)
 
-    total = sum(s.cost() for s in steps)
-    split = [bands(s, total) for s in steps]
     encode_cost = [
         sum(_ENCODE_COST.get(f, 30.0) for f in {formats[p.key] for p in s.presets})
         * s.size[0] * s.size[1]
         for s in steps
     ]  # fmt: skip
-    below = [0.0] * len(steps)  # the longest chain of work a step's band starts
+    below = [0.0] * len(steps)  # the longest chain of work a step starts
     for i in reversed(range(len(steps))):
         s = steps[i]
-        own = s.cost() / len(split[i])
+        own = s.cost()
         if late and s.parent is None:
-            own += _ICC_COST * s.size[0] * s.size[1] / len(split[i])
+            own += _ICC_COST * s.size[0] * s.size[1]
         below[i] = own + max([encode_cost[i], *(below[c] for c in s.children)])
-    sources: dict[str, Image.Image] = {}
-    pictures: list[Image.Image | None] = [None] * len(steps)
+    sources: dict[str, pyvips.Image] = {}
+    pictures: list[pyvips.Image | None] = [None] * len(steps)
     users = [len(s.children) + 1 for s in steps]  # a picture is freed once nothing needs it
     out: dict[str, Encoded] = {}
     lock = threading.Lock()
@@ -86,11 +86,15 @@ def render(decoded: Region, presets: Sequence[Preset], threads: int) -> dict[str
         """The region is in sRGB (but for pixels converted late): start the pictures."""
         img = img.convert("RGB") if img.mode in ("L", "CMYK") else img
         img.info = {}  # nothing from the upload (EXIF, GPS, XMP, ICC) reaches an output
-        sources["RGB"] = img
+        picked = {"RGB": img}
         if transparent:  # JPEGs get the alpha flattened on white; PNGs resize premultiplied
-            sources.update(
-                {m: flatten(img) if m == "RGB" else img.convert(m) for m in {s.mode for s in steps}}
-            )
+            picked = {
+                m: flatten(img) if m == "RGB" else img.convert(m) for m in {s.mode for s in steps}
+            }
+        begin_vips({m: resample.to_vips(v, area) for m, v in picked.items()})
+
+    def begin_vips(pics: dict[str, pyvips.Image]) -> None:
+        sources.update(pics)
         for i, s in enumerate(steps):
             if s.parent is None:
                 start(i)
@@ -104,43 +108,21 @@ def render(decoded: Region, presets: Sequence[Preset], threads: int) -> dict[str
     def start(i: int) -> None:
         s = steps[i]
         src = sources[s.mode] if s.parent is None else pictures[s.parent]
-        # bands are resampled straight into the picture, each by its own task
-        whole = Image.new(src.mode, s.size, None) if len(split[i]) > 1 else None
-        left = [len(split[i])]
+        x0, y0, x1, y1 = s.sub
+        if s.parent is None:  # the region's copy in libvips starts at the read area's corner
+            x0, y0, x1, y1 = x0 - area[0], y0 - area[1], x1 - area[0], y1 - area[1]
 
-        def band(b: int) -> None:
-            top, bottom = split[i][b]
-            x0, y0, x1, y1 = s.sub
-            if s.is_crop:
-                x, y = round(x0), round(y0)  # 1:1, a plain crop is exact
-                img = src.crop((x, y + top, x + s.size[0], y + bottom))
-            else:
-                sy = (y1 - y0) / s.size[1]
-                img = src.resize(
-                    (s.size[0], bottom - top),
-                    FILTER,
-                    box=(x0, y0 + top * sy, x1, y0 + bottom * sy) if whole is not None else s.sub,
-                    reducing_gap=REDUCING_GAP,
-                )
+        def task() -> None:
+            pic = resample.resize(src, s.size, (x0, y0, x1, y1))
             if late and s.parent is None:
+                img = resample.to_pillow(pic, s.mode)
                 ImageCms.applyTransform(img, transform, inPlace=True)
-                img.info.clear()  # lcms tags its output with the sRGB profile
-            if whole is not None:
-                whole.paste(img, (0, top))
-            with lock:
-                left[0] -= 1
-                if left[0]:
-                    return
-            done(i, img if whole is None else whole)
+                pic = resample.to_vips(img)
+            done(i, pic)
 
-        for b in range(len(split[i])):
-            task = functools.partial(band, b)
-            if s.parent is None:
-                gate.submit(task, min(rows, reach(s, split[i][b])), below[i])
-            else:
-                pool.submit(task, below[i])
+        pool.submit(task, below[i])
 
-    def done(i: int, img: Image.Image) -> None:
+    def done(i: int, img: pyvips.Image) -> None:
         pictures[i] = img
         if steps[i].parent is not None:
             release(steps[i].parent)
@@ -149,9 +131,10 @@ def render(decoded: Region, presets: Sequence[Preset], threads: int) -> dict[str
         pool.submit(functools.partial(finish, i), encode_cost[i])
 
     def finish(i: int) -> None:
-        img = pictures[i]
-        if steps[i].view != (0, 0, *img.size):
-            img = img.crop(steps[i].view)
+        pic, (x0, y0, x1, y1) = pictures[i], steps[i].view
+        if (x0, y0, x1, y1) != (0, 0, pic.width, pic.height):
+            pic = pic.crop(x0, y0, x1 - x0, y1 - y0)
+        img = resample.to_pillow(pic, steps[i].mode)
         img = img.convert("RGBA") if img.mode == "RGBa" else img
         memo: dict[str, bytes] = {}
         for p in steps[i].presets:
@@ -160,11 +143,15 @@ def render(decoded: Region, presets: Sequence[Preset], threads: int) -> dict[str
                 out[p.key] = (data, final.width, final.height, fmt)
         release(i)
 
-    if transform is not None and not late:
-        first = max(below, default=0.0) + _ICC_COST * (area[2] - area[0]) * (area[3] - area[1])
+    first = max(below, default=0.0) + _ICC_COST * (area[2] - area[0]) * (area[3] - area[1])
+    if region.mode == "RGB" and not transparent:
+        # the usual photo: each band of rows goes to libvips (in sRGB unless converted late)
+        # as soon as it is decoded, on whichever thread is free
+        _to_vips(region, area, None if late else transform, gate, first, begin_vips)
+    elif transform is not None and not late:
         _to_srgb(region, area, transform, gate, first, begin)
-    else:
-        begin(region)
+    else:  # begin once the region is decoded
+        gate.submit(functools.partial(begin, region), rows, first)
     del region  # only `sources` is needed from here on
     pool.run(functools.partial(decoded.decode, gate.progress) if decoded.decode else None)
     return out
@@ -175,10 +162,43 @@ def _read_area(steps: list[Step], bounds: tuple[int, int]) -> tuple[int, int, in
     x0, y0, x1, y1 = bounds[0], bounds[1], 0, 0
     for s in steps:
         if s.parent is None:
-            taps = 0 if s.is_crop else math.ceil(SUPPORT * s.ratio()) + 2
+            taps = 0 if s.is_crop else resample.margin(s.ratio())
             x0, y0 = min(x0, math.floor(s.sub[0]) - taps), min(y0, math.floor(s.sub[1]) - taps)
             x1, y1 = max(x1, math.ceil(s.sub[2]) + taps), max(y1, math.ceil(s.sub[3]) + taps)
     return max(0, x0), max(0, y0), min(bounds[0], x1), min(bounds[1], y1)
+
+
+def _to_vips(
+    img: Image.Image,
+    area: tuple[int, int, int, int],
+    transform: ImageCms.ImageCmsTransform | None,
+    gate: Gate,
+    priority: float,
+    then: Callable[[dict[str, pyvips.Image]], None],
+) -> None:
+    """`area` of the RGB picture `img` into libvips, in bands of rows on every thread, each as
+    soon as its rows are decoded, converted to sRGB on the way when `transform` is given.
+    `then` gets the libvips picture once every band is in."""
+    x0, y0, x1, y1 = area
+    n = min(y1 - y0, 2 * max(1, round((x1 - x0) * (y1 - y0) / 1e6)))  # even: cores end together
+    tops = [y0 + (y1 - y0) * i // n for i in range(n + 1)]
+    rows = resample.Rows(x1 - x0, y1 - y0)
+    left = [n]
+    lock = threading.Lock()
+
+    def band(b: int) -> None:
+        crop = img.crop((x0, tops[b], x1, tops[b + 1]))
+        if transform is not None:
+            ImageCms.applyTransform(crop, transform, inPlace=True)
+        rows.put(tops[b] - y0, crop)
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        then({"RGB": rows.image()})
+
+    for b in range(n):
+        gate.submit(functools.partial(band, b), tops[b + 1], priority)
 
 
 def _stack(parts: list[Image.Image], size: tuple[int, int]) -> Image.Image:
