@@ -22,7 +22,6 @@ SUPPORT = 3.0  # its radius in source pixels at 1:1, widened by the ratio when s
 REDUCING_GAP = 2.0  # box-reduce first when the ratio is at least twice this, as Pillow does
 MIN_RATIO = 2.0  # a source this much larger than the output may itself be a derived output
 PAD = 4  # pixels a picture may grow by to hold another preset's box
-BAND_COST = 12e6  # filter taps worth splitting a resize into bands, one task each
 
 
 @dataclass
@@ -155,34 +154,3 @@ def _pad(steps: list[Step], i: int, grow: tuple[int, int, int, int]) -> None:
     for c in s.children:
         x0, y0, x1, y1 = steps[c].sub
         steps[c].sub = (x0 + left, y0 + top, x1 + left, y1 + top)
-
-
-def bands(step: Step, total: float) -> list[tuple[int, int]]:
-    """Output rows per task: a resize that is a large share of all the work is split in two, so
-    that both cores make it, neither waits for it alone, and pictures cut from it start sooner.
-    A resize straight from the region is split in four: while the region is still being
-    decoded, the top bands run on the other threads as soon as their rows are there.
-    Splitting costs little but not nothing, so nothing else is. The split depends on the
-    geometry only: the bytes do not depend on the number of threads."""
-    x0, y0, x1, y1 = step.sub
-    w, h = step.size
-    if (
-        step.cost() < max(BAND_COST, total / 6)
-        or h < 64
-        or (y1 - y0) / h >= 2 * REDUCING_GAP  # reduce() first: its grid must not move per band
-        or (x1 - x0) / w >= 2 * REDUCING_GAP
-    ):
-        return [(0, h)]
-    n = 4 if step.parent is None else 2
-    return [(h * b // n, h * (b + 1) // n) for b in range(n)]
-
-
-def reach(step: Step, rows: tuple[int, int]) -> int:
-    """The source rows (exclusive end) that output rows `rows` of `step` read, filter taps and
-    Pillow's box-reduce grid included."""
-    x0, y0, x1, y1 = step.sub
-    if step.is_crop:
-        return math.ceil(y0 + rows[1])
-    scale = (y1 - y0) / step.size[1]
-    grid = max(1, int(scale / REDUCING_GAP))
-    return math.ceil(y0 + rows[1] * scale + SUPPORT * scale) + 2 * grid + 2
