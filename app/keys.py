@@ -21,7 +21,8 @@ SESSIONS = "sessions"
 EMAIL_LINKS = "email-links"
 IP_HASH = "ip-hash"
 TOKEN_ENCRYPTION = "token-encryption"
-PURPOSES = frozenset({SESSIONS, EMAIL_LINKS, IP_HASH, TOKEN_ENCRYPTION})
+STORAGE_KEYS = "image-storage-keys"
+PURPOSES = frozenset({SESSIONS, EMAIL_LINKS, IP_HASH, TOKEN_ENCRYPTION, STORAGE_KEYS})
 
 
 def _config(app_or_config: Flask | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -1,6 +1,7 @@
 """Storage keys for image files: per owner and unguessable.
 
-A key is an HMAC of (owner id, SHA-256 of the bytes) under a key derived from SECRET_KEY, so:
+A key is an HMAC of (owner id, SHA-256 of the bytes) under its own key derived from SECRET_KEY
+(app.keys), so:
 the same person uploading the same bytes twice shares one object (dedupe within one owner),
 two people never share an object (deleting one person's image can never remove another's file),
 and nobody can compute the key for bytes they hold, so no URL answers "did someone else upload
@@ -11,28 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
-from typing import Any
 
 from flask import current_app
 
 from app.infra.storage import validate_key
+from app.keys import STORAGE_KEYS, derive_key
 
-PURPOSE = "image-storage-keys"
 # Where image files live; the orphan sweep lists exactly these.
 PREFIXES = ("originals/", "variants/", "previews/")
 
 
-def derive_key(config: Mapping[str, Any], purpose: str) -> bytes:
-    """A key for one purpose, so a leak of one derived key reveals nothing about SECRET_KEY."""
-    secret = config["SECRET_KEY"]
-    secret = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(secret, b"linkarooie/" + purpose.encode(), hashlib.sha256).digest()
-
-
 def owner_key(prefix: str, user_id: int, sha256: str, ext: str) -> str:
     """The key for bytes with digest `sha256` stored for `user_id` under `prefix`."""
-    secret = derive_key(current_app.config, PURPOSE)
+    secret = derive_key(current_app.config, STORAGE_KEYS)
     digest = hmac.new(secret, f"{user_id}:{sha256}".encode(), hashlib.sha256).hexdigest()
     # a two-character fan-out keeps local directories small
     return validate_key(f"{prefix.strip('/')}/{digest[:2]}/{digest}.{ext.lstrip('.').lower()}")
