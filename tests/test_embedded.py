@@ -55,13 +55,10 @@ def test_fresh_instance_migrates_and_serves_with_no_configuration(tmp_path):
     assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
-def test_in_process_worker_runs_jobs_after_commit(tmp_path, app_config):
+def _embedded_app(tmp_path, app_config):
+    """An app on the embedded profile's backends: SQLite, local disk, no Redis."""
     from app import create_app
-    from app.extensions import db
-    from app.jobs import InProcessBackend, enqueue_on_commit
-    from app.models import User
     from tests.conftest import make_test_config
-    from tests.tasks_support import record_email_seen
 
     config = {
         **app_config,
@@ -70,7 +67,16 @@ def test_in_process_worker_runs_jobs_after_commit(tmp_path, app_config):
         "S3_BUCKET": None,
         "LOCAL_STORAGE_ROOT": str(tmp_path / "storage"),
     }
-    app = create_app(make_test_config(**config))
+    return create_app(make_test_config(**config))
+
+
+def test_in_process_worker_runs_jobs_after_commit(tmp_path, app_config):
+    from app.extensions import db
+    from app.jobs import InProcessBackend, enqueue_on_commit
+    from app.models import User
+    from tests.tasks_support import record_email_seen
+
+    app = _embedded_app(tmp_path, app_config)
     assert isinstance(app.extensions["jobs"], InProcessBackend)
     with app.app_context():
         db.create_all()
@@ -91,21 +97,12 @@ def test_an_unthreaded_in_process_backend_runs_jobs_only_when_drained(tmp_path, 
     """What the embedded test pass stands on: run_jobs() decides when jobs run, in its thread."""
     from datetime import timedelta
 
-    from app import create_app
     from app.extensions import db
     from app.jobs import InProcessBackend, enqueue_on_commit
     from app.models import User
-    from tests.conftest import make_test_config
     from tests.tasks_support import record_email_seen
 
-    config = {
-        **app_config,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'embedded.db'}",
-        "REDIS_URL": None,
-        "S3_BUCKET": None,
-        "LOCAL_STORAGE_ROOT": str(tmp_path / "storage"),
-    }
-    app = create_app(make_test_config(**config))
+    app = _embedded_app(tmp_path, app_config)
     backend = app.extensions["jobs"] = InProcessBackend(app, threaded=False)
     now, later = tmp_path / "now.txt", tmp_path / "later.txt"
     with app.app_context():

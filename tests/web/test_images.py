@@ -14,13 +14,6 @@ from tests.images import HOSTILE, HOSTILE_REASONS, avatar_jpeg, banner_jpeg, sto
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def pat(make_user, login):
-    user = make_user(email="pat@example.com", name="Pat")
-    login(user)
-    return user
-
-
 def upload(
     client,
     data: bytes,

@@ -16,13 +16,6 @@ from tests.images import avatar_jpeg, banner_jpeg
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def pat(make_user, login):
-    user = make_user(email="pat@example.com", name="Pat")
-    login(user)
-    return user
-
-
 def uploaded(client, run_jobs, kind: str, data: bytes) -> int:
     form = {"kind": kind, "file": (io.BytesIO(data), f"{kind}.jpg")}
     assert client.post("/images", data=form, headers=HX).status_code == 201

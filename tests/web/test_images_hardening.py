@@ -20,13 +20,6 @@ from tests.images import CORRUPT_REASON, avatar_jpeg, gps_jpeg, stored_keys, tru
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def pat(make_user, login):
-    user = make_user(email="pat@example.com", name="Pat")
-    login(user)
-    return user
-
-
 def bearer(user) -> dict[str, str]:
     _, raw = api_tokens.create_token(user, "tests")
     db.session.commit()

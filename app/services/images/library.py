@@ -276,14 +276,7 @@ def delete_image(image: Image) -> None:
     """
     user_id, image_id = image.user_id, image.id
     db.session.expunge(image)
-    removed = set(
-        db.session.scalars(
-            delete(ImageVariant)
-            .where(ImageVariant.image_id == image_id)
-            .returning(ImageVariant.storage_key)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    removed = delete_variants(image_id)
     row = db.session.execute(
         delete(Image)
         .where(Image.id == image_id)
@@ -294,3 +287,15 @@ def delete_image(image: Image) -> None:
         removed.update(key for key in row if key)
     if removed:
         enqueue_on_commit("delete_stored_files", user_id, sorted(removed))
+
+
+def delete_variants(image_id: int) -> set[str]:
+    """Delete an image's variant rows; the storage keys they held, as the DELETE returned them."""
+    return set(
+        db.session.scalars(
+            delete(ImageVariant)
+            .where(ImageVariant.image_id == image_id)
+            .returning(ImageVariant.storage_key)
+            .execution_options(synchronize_session=False)
+        )
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.infra.storage import StorageKeyNotFound
@@ -22,6 +22,7 @@ from app.services.images.library import (
     EXTENSIONS,
     ORIGINAL_MISSING,
     PROCESSING_FAILED,
+    delete_variants,
     lock_owner,
     memory_budget,
     presets_for,
@@ -123,14 +124,7 @@ def record_variants(
     if saved.rowcount != 1:  # a crop or a delete won the race after our check
         cleanup.delete_unreferenced(user_id, stored)
         return False
-    old = set(
-        db.session.scalars(
-            delete(ImageVariant)
-            .where(ImageVariant.image_id == image_id)
-            .returning(ImageVariant.storage_key)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    old = delete_variants(image_id)
     # a list, not a dict: two presets may make identical bytes, which share one object
     new = [(_key(user_id, v), v) for v in variants]
     db.session.add_all(
