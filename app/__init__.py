@@ -63,6 +63,10 @@ def load_config(app: Flask, config: type[Config] | Config) -> None:
             app.config["TRUSTED_HOSTS"] = [public_host(app.config["PUBLIC_URL"])]
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = embedded_secret_key()
+    if not app.config["TOKEN_ENCRYPTION_KEYS"]:
+        from app.services.crypto import embedded_keys
+
+        app.config["TOKEN_ENCRYPTION_KEYS"] = embedded_keys(INSTANCE_DIR)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         # The in-process worker thread writes while requests do; wait for the lock, don't fail.
@@ -161,8 +165,9 @@ def register_request_hooks(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         started = g.get("request_started")
         if started is not None and request.endpoint != "static":
-            from flask_login import current_user
-
+            # Only a user this request already loaded: logging must not cost a query (status
+            # polls answer 304 without touching the database).
+            user = g.get("_login_user")
             log.info(
                 "%s %s %s",
                 request.method,
@@ -175,7 +180,7 @@ def register_request_hooks(app: Flask) -> None:
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     # the id, never get_id(): that carries the session key, a secret
-                    "user_id": getattr(current_user, "id", None),
+                    "user_id": getattr(user, "id", None) or g.get("user_id_hint"),
                     "remote_addr": request.remote_addr,
                 },
             )

@@ -169,6 +169,26 @@ class Config:
     )
     OAUTH_HTTP_TIMEOUT = env_int("OAUTH_HTTP_TIMEOUT", 10)  # seconds, for each call to a provider
 
+    # Platforms and sync.
+    # Versioned keys for tokens and app passwords at rest: "2:<key>,1:<key>" (the highest version
+    # encrypts; `flask rotate-token-keys` moves every row to it). Generate one with
+    # `flask generate-token-key`. Unset: the embedded default keeps one in instance/.
+    TOKEN_ENCRYPTION_KEYS = os.environ.get("TOKEN_ENCRYPTION_KEYS") or None
+    # Lets instance/PDS URLs be http:// or private/loopback addresses: development and tests
+    # only (a local Mastodon); refused in production, where it would open an SSRF hole.
+    ALLOW_INSECURE_PLATFORM_URLS = env_bool("ALLOW_INSECURE_PLATFORM_URLS")
+    # Where did:plc identities are resolved to find a Bluesky account's PDS.
+    BLUESKY_PLC_URL = os.environ.get("BLUESKY_PLC_URL", "https://plc.directory")
+    PLATFORM_HTTP_TIMEOUT = env_int("PLATFORM_HTTP_TIMEOUT", 20)  # seconds per platform call
+    # A failed push is retried after SYNC_RETRY_BASE seconds, doubling with jitter up to
+    # SYNC_RETRY_MAX (or at the platform's rate-limit reset), SYNC_MAX_ATTEMPTS times in all.
+    SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 6)
+    SYNC_RETRY_BASE = env_int("SYNC_RETRY_BASE", 30)
+    SYNC_RETRY_MAX = env_int("SYNC_RETRY_MAX", 3600)
+    # How long one push may hold its account before another worker may take over (a worker
+    # killed mid-push frees it this way); keep it above a push's worst case.
+    SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 120)
+
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     PREFERRED_URL_SCHEME = "http"
 
@@ -209,6 +229,16 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append("DATABASE_URL is not a PostgreSQL URL (postgres://...)")
     if not config.get("REDIS_URL"):
         problems.append("REDIS_URL is not set (jobs and rate limits live in Redis)")
+    if not config.get("TOKEN_ENCRYPTION_KEYS"):
+        problems.append(
+            "TOKEN_ENCRYPTION_KEYS is not set (platform tokens are encrypted with it; "
+            "generate one with `flask generate-token-key`)"
+        )
+    if config.get("ALLOW_INSECURE_PLATFORM_URLS"):
+        problems.append(
+            "ALLOW_INSECURE_PLATFORM_URLS is on: it lets people point the app at private "
+            "addresses (development and tests only)"
+        )
     if not config.get("S3_BUCKET"):
         problems.append("S3_BUCKET is not set (images are stored in S3)")
     return problems

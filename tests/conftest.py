@@ -50,6 +50,7 @@ PROFILE = os.environ.get("LINKAROOIE_TEST_PROFILE", "services")
 EMBEDDED = PROFILE == "embedded"
 if PROFILE not in {"services", "embedded"}:
     raise pytest.UsageError(f"LINKAROOIE_TEST_PROFILE must be services or embedded, not {PROFILE}")
+TEST_TOKEN_KEYS = "1:" + "dGVzdC10b2tlbi1lbmNyeXB0aW9uLWtleS0zMmJ5dGU="
 SERVICES_ONLY = "about PostgreSQL/Redis/S3 themselves: not part of the embedded profile"
 
 
@@ -151,7 +152,16 @@ class CSRFClient(FlaskClient):
 
 def make_test_config(**overrides: Any) -> type[Config]:
     return type(
-        "TestConfig", (Config,), {"TESTING": True, "SECRET_KEY": "test-secret-key", **overrides}
+        "TestConfig",
+        (Config,),
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "TOKEN_ENCRYPTION_KEYS": TEST_TOKEN_KEYS,
+            # The platforms the tests talk to are loopback servers.
+            "ALLOW_INSECURE_PLATFORM_URLS": True,
+            **overrides,
+        },
     )
 
 
@@ -388,6 +398,8 @@ def worker_env(app_config) -> dict[str, str]:
     env.update({k: str(v) for k, v in app_config.items() if not k.startswith("SQLALCHEMY")})
     env["DATABASE_URL"] = app_config["SQLALCHEMY_DATABASE_URI"]
     env["SECRET_KEY"] = "test-secret-key"
+    env["TOKEN_ENCRYPTION_KEYS"] = TEST_TOKEN_KEYS
+    env["ALLOW_INSECURE_PLATFORM_URLS"] = "1"
     return env
 
 

@@ -5,10 +5,19 @@ from app.models.audit import AuditLog
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.oauth import OAuthIdentity
 from app.models.outbox import OutboxMessage, OutboxStatus
+from app.models.platform import AccountSlot, AccountStatus, PlatformAccount, PlatformApp
 from app.models.session import UserSession
+from app.models.sync import SyncRequest, SyncTask, TaskStatus
 from app.models.user import Role, User
 
 __all__ = [
+    "AccountSlot",
+    "AccountStatus",
+    "PlatformAccount",
+    "PlatformApp",
+    "SyncRequest",
+    "SyncTask",
+    "TaskStatus",
     "ApiToken",
     "AuditLog",
     "Image",

@@ -1,8 +1,9 @@
 """Shared column types and helpers for every model."""
 
+import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, func
+from sqlalchemy import DateTime, Enum, Text, func
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -41,3 +42,28 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+def str_enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    # VARCHAR + CHECK rather than a native Postgres enum: adding a value needs no type migration.
+    return Enum(
+        cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class EncryptedText(TypeDecorator):
+    """Text stored encrypted (services/crypto.py): code reads and writes plaintext, the database
+    and its dumps only ever hold "v<key version>:<ciphertext>"."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        from app.services import crypto  # the keys live in the app's config
+
+        return None if value is None else crypto.encrypt(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        from app.services import crypto
+
+        return None if value is None else crypto.decrypt(value)

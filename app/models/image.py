@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import TimestampMixin, UTCDateTime
+from app.models.base import TimestampMixin, UTCDateTime, str_enum
 
 
 class ImageKind(enum.StrEnum):
@@ -38,13 +37,6 @@ class ImageStatus(enum.StrEnum):
     PROCESSING = "processing"  # a worker is making the variants
     READY = "ready"
     FAILED = "failed"
-
-
-def _str_enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    # VARCHAR + CHECK rather than a native Postgres enum: adding a value needs no type migration.
-    return Enum(
-        cls, name=name, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-    )
 
 
 class Image(TimestampMixin, db.Model):
@@ -65,7 +57,7 @@ class Image(TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[ImageKind] = mapped_column(_str_enum(ImageKind, "image_kind"))
+    kind: Mapped[ImageKind] = mapped_column(str_enum(ImageKind, "image_kind"))
     # Keyed per owner (services/images/keys.py): only one person's rows share an object (the same
     # photo as avatar and banner), and no key can be computed from the bytes.
     original_key: Mapped[str] = mapped_column(String(512), index=True)
@@ -83,7 +75,7 @@ class Image(TimestampMixin, db.Model):
     # revision it was queued for is still the latest (compare-and-set).
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     status: Mapped[ImageStatus] = mapped_column(
-        _str_enum(ImageStatus, "image_status"),
+        str_enum(ImageStatus, "image_status"),
         default=ImageStatus.UPLOADED,
         server_default=ImageStatus.UPLOADED.value,
     )

@@ -30,11 +30,13 @@ def reconcile(stale_after: timedelta, now: datetime | None = None) -> dict[str, 
     due; commits. Work whose job is still queued is not queued twice (deterministic job ids)."""
     from app.services.images import library
     from app.services.notifications import outbox
+    from app.services.sync import engine
 
     now = now or datetime.now(UTC)
     requeued = {
         "images": library.requeue_stale(now - stale_after),
         "mail": outbox.requeue_due(now),
+        "sync": engine.requeue_stale(now, stale_after),
     }
     db.session.commit()
     if any(requeued.values()):

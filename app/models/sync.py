@@ -1,0 +1,121 @@
+"""Sync requests (each one a release: which avatar and banner went where, and how it went) and
+their tasks, one per (account, slot)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import TimestampMixin, UTCDateTime, str_enum
+from app.models.image import Image
+from app.models.platform import PlatformAccount
+
+
+class TaskStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"  # waiting for its next attempt (next_attempt_at)
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"  # the platform already has these exact bytes from us
+    FAILED = "failed"
+    NEEDS_RECONNECT = "needs_reconnect"
+
+
+UNFINISHED = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING)
+FINISHED_WELL = (TaskStatus.SUCCEEDED, TaskStatus.SKIPPED)
+
+
+class SyncRequest(TimestampMixin, db.Model):
+    __tablename__ = "sync_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    avatar_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), index=True
+    )
+    banner_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), index=True
+    )
+    # Set when this release restores an earlier one.
+    restored_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sync_requests.id", ondelete="SET NULL")
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    avatar_image: Mapped[Image | None] = relationship(foreign_keys=[avatar_image_id])
+    banner_image: Mapped[Image | None] = relationship(foreign_keys=[banner_image_id])
+    tasks: Mapped[list[SyncTask]] = relationship(
+        back_populates="request",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="SyncTask.id",
+    )
+
+    @property
+    def status(self) -> str:
+        """queued / running while any task is unfinished; then succeeded, partial or failed."""
+        states = [task.status for task in self.tasks]
+        if any(state in UNFINISHED for state in states):
+            if all(state == TaskStatus.QUEUED for state in states):
+                return "queued"
+            return "running"
+        good = sum(state in FINISHED_WELL for state in states)
+        if good == len(states):
+            return "succeeded"
+        return "partial" if good else "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        return all(task.status not in UNFINISHED for task in self.tasks)
+
+    @classmethod
+    def owned_by(cls, user_id: int):
+        return select(cls).where(cls.user_id == user_id).order_by(cls.id.desc())
+
+
+class SyncTask(TimestampMixin, db.Model):
+    __tablename__ = "sync_tasks"
+    __table_args__ = (
+        UniqueConstraint("request_id", "account_id", "slot", name="uq_sync_tasks_target"),
+        # The reconciler's scan: unfinished tasks by status and time.
+        Index("ix_sync_tasks_status_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("sync_requests.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("platform_accounts.id", ondelete="CASCADE"), index=True
+    )
+    slot: Mapped[str] = mapped_column(String(16))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
+    preset_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[TaskStatus] = mapped_column(
+        str_enum(TaskStatus, "sync_task_status"),
+        default=TaskStatus.QUEUED,
+        server_default=TaskStatus.QUEUED.value,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # While running: until when the worker holds it (after that the reconciler takes it back).
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+    # What the slot showed before our upload, and the bytes we sent: after a crash mid-push,
+    # a changed remote image means the push landed and must not be repeated.
+    remote_before: Mapped[str | None] = mapped_column(Text)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    remote_url: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    request: Mapped[SyncRequest] = relationship(back_populates="tasks")
+    account: Mapped[PlatformAccount] = relationship()
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in UNFINISHED

@@ -1,0 +1,183 @@
+"""The adapter interface every platform implements, and the failure classes the engine acts on.
+
+An adapter turns "put these bytes in this slot of this account" into the platform's API calls and
+turns the platform's answer into one of: done, `RetryLater` (network trouble, 5xx, 429 with the
+time its limit resets), `ReconnectNeeded` (the token is dead; the account is marked expired) or
+`Permanent` (the platform refused the image, with its reason). Capabilities are data, so the
+engine and the pages never ask which platform they are dealing with.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import requests
+
+from app.services.exceptions import DomainError
+
+if TYPE_CHECKING:
+    from app.models import PlatformAccount
+
+
+class Slot(enum.StrEnum):
+    AVATAR = "avatar"
+    BANNER = "banner"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    # slot → the output preset whose file goes there
+    slots: dict[str, str]
+    connect: Literal["oauth", "app_password", "manual"]
+    federated: bool = False  # the person names their server (instance or PDS)
+    revocable: bool = False  # disconnecting can revoke the token at the platform
+
+
+class PushFailure(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class RetryLater(PushFailure):
+    """Try again later: at `retry_at` when the platform said when, else after our back-off."""
+
+    def __init__(self, message: str, retry_at: datetime | None = None):
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class ReconnectNeeded(PushFailure):
+    """The platform no longer accepts our credentials."""
+
+
+class Permanent(PushFailure):
+    """The platform refused this request for a reason retrying will not change."""
+
+
+class ConnectFailed(DomainError):
+    """Connecting an account failed for a reason the person can act on (shown on the page)."""
+
+    status = 400
+    code = "connect_failed"
+
+
+@dataclass
+class Connection:
+    """What connecting an account yields; stored (encrypted where secret) on PlatformAccount."""
+
+    remote_id: str
+    handle: str
+    instance_url: str = ""
+    access_token: str | None = None
+    refresh_token: str | None = None
+    secret: str | None = None
+    expires_at: datetime | None = None
+    scopes: str = ""
+
+
+@dataclass
+class Pushed:
+    remote_url: str | None = None
+
+
+@dataclass
+class Authorization:
+    """Where to send the person, and what to remember until they come back."""
+
+    url: str
+    pending: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter:
+    key: ClassVar[str]
+    label: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def push(self, account: PlatformAccount, slot: str, data: bytes, mime: str) -> Pushed:
+        raise NotImplementedError
+
+    def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
+        """What the platform shows in `slot` now (to tell, after a crash, whether a push landed)."""
+        raise NotImplementedError
+
+    def revoke(self, account: PlatformAccount) -> None:
+        """Give the token back where the platform allows it; errors are the caller's to ignore."""
+
+    def profile_url(self, account: PlatformAccount) -> str | None:
+        return None
+
+    # OAuth adapters
+    def start_authorization(self, form: dict[str, str], redirect_uri: str) -> Authorization:
+        raise NotImplementedError
+
+    def finish_authorization(
+        self, pending: dict[str, Any], args: dict[str, str], redirect_uri: str
+    ) -> Connection:
+        raise NotImplementedError
+
+    # app-password adapters
+    def connect(self, form: dict[str, str]) -> Connection:
+        raise NotImplementedError
+
+
+def network_failure(exc: requests.RequestException) -> RetryLater:
+    kind = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"
+    return RetryLater(f"The platform {kind}; will try again.")
+
+
+def after(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def reset_from_iso(value: str | None) -> datetime | None:
+    """Mastodon's X-RateLimit-Reset: an ISO 8601 time."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def reset_from_epoch(value: str | None) -> datetime | None:
+    """Bluesky's RateLimit-Reset and X's x-rate-limit-reset: Unix seconds."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC) if value else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def retry_after(value: str | None) -> datetime | None:
+    """A standard Retry-After header in seconds."""
+    try:
+        return after(float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def error_text(response: requests.Response, *keys: str) -> str:
+    """The platform's own message from a JSON error body, else the HTTP status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in keys or ("error_description", "message", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:500]
+    return f"HTTP {response.status_code}"
+
+
+def json_body(response: requests.Response) -> dict[str, Any]:
+    """The response's JSON object, or {} for anything else (HTML error pages, lists, nothing)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

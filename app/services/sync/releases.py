@@ -1,0 +1,166 @@
+"""Starting a sync: a release (which avatar and banner, to which accounts) fanned out into one
+task per (account, slot), each its own job; restoring an earlier release; reading them back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.jobs import enqueue_on_commit
+from app.models import (
+    Image,
+    ImageKind,
+    ImageStatus,
+    PlatformAccount,
+    SyncRequest,
+    SyncTask,
+    TaskStatus,
+    User,
+)
+from app.services.exceptions import Conflict, DomainError, NotFound
+from app.services.platforms import REGISTRY, connections, get
+from app.services.sync import progress
+
+
+class NothingToSync(DomainError):
+    status = 422
+    code = "nothing_to_sync"
+
+
+def start(
+    user: User,
+    *,
+    avatar_id: int | None = None,
+    banner_id: int | None = None,
+    account_ids: list[int] | None = None,
+    use_current: bool = True,
+    restored_from: SyncRequest | None = None,
+) -> SyncRequest:
+    """A new release. Missing image ids mean the current avatar/banner (when `use_current`);
+    no account ids mean every connected account. Raises a DomainError the person can read."""
+    avatar = _image(user, avatar_id, ImageKind.AVATAR, use_current)
+    banner = _image(user, banner_id, ImageKind.BANNER, use_current)
+    if avatar is None and banner is None:
+        raise NothingToSync("Upload an avatar or a banner first, then sync it.")
+    accounts = _accounts(user, account_ids)
+    release = SyncRequest(
+        user_id=user.id,
+        avatar_image_id=avatar.id if avatar else None,
+        banner_image_id=banner.id if banner else None,
+        restored_from_id=restored_from.id if restored_from else None,
+    )
+    db.session.add(release)
+    images = {"avatar": avatar, "banner": banner}
+    for account in accounts:
+        for slot, preset_key in get(account.platform).capabilities.slots.items():
+            image = images.get(slot)
+            if image is None:
+                continue
+            release.tasks.append(
+                SyncTask(
+                    user_id=user.id,
+                    account_id=account.id,
+                    slot=slot,
+                    image_id=image.id,
+                    preset_key=preset_key,
+                    status=TaskStatus.QUEUED,
+                )
+            )
+    if not release.tasks:
+        raise NothingToSync("None of the chosen accounts takes the chosen images.")
+    db.session.flush()
+    for task in release.tasks:
+        enqueue_on_commit("run_sync_task", task.id)
+    progress.changed_on_commit(release.id, user.id)
+    return release
+
+
+def restore(user: User, earlier: SyncRequest) -> SyncRequest:
+    """A new release with an earlier release's images, pushed to every connected account."""
+    if earlier.avatar_image_id is None and earlier.banner_image_id is None:
+        raise Conflict("The images of that release have been deleted, so it cannot be restored.")
+    return start(
+        user,
+        avatar_id=earlier.avatar_image_id,
+        banner_id=earlier.banner_image_id,
+        use_current=False,
+        restored_from=earlier,
+    )
+
+
+def _image(user: User, image_id: int | None, kind: ImageKind, use_current: bool) -> Image | None:
+    if image_id is None:
+        if not use_current:
+            return None
+        return db.session.scalar(
+            select(Image).filter_by(user_id=user.id, kind=kind, is_current=True)
+        )
+    image = db.session.scalar(select(Image).filter_by(id=image_id, user_id=user.id))
+    if image is None:
+        raise NotFound(f"There is no {kind} image {image_id}.")
+    if image.kind != kind:
+        raise DomainError(f"Image {image_id} is a {image.kind}, not a {kind}.", status=422)
+    if image.status is ImageStatus.FAILED:
+        raise Conflict(f"Image {image_id} could not be processed, so it cannot be synced.")
+    return image
+
+
+def _accounts(user: User, account_ids: list[int] | None) -> list[PlatformAccount]:
+    if account_ids is None:
+        accounts = connections.connected_accounts(user)
+        if not accounts:
+            raise NothingToSync("Connect an account first: there is nowhere to sync to yet.")
+        return accounts
+    if not account_ids:
+        raise NothingToSync("Choose at least one account to sync to.")
+    found = {
+        account.id: account
+        for account in db.session.scalars(
+            select(PlatformAccount).where(
+                PlatformAccount.user_id == user.id, PlatformAccount.id.in_(set(account_ids))
+            )
+        )
+    }
+    if missing := [i for i in account_ids if i not in found]:
+        raise NotFound(f"There is no connected account {missing[0]}.")
+    accounts = [found[i] for i in dict.fromkeys(account_ids)]
+    for account in accounts:
+        if not account.is_connected or account.platform not in REGISTRY:
+            raise Conflict(f"{account.handle} needs reconnecting before it can be synced.")
+    return accounts
+
+
+def history(user: User, limit: int = 50) -> list[SyncRequest]:
+    return list(db.session.scalars(SyncRequest.owned_by(user.id).limit(limit)))
+
+
+def latest(user: User) -> SyncRequest | None:
+    return db.session.scalar(SyncRequest.owned_by(user.id).limit(1))
+
+
+def as_json(release: SyncRequest) -> dict[str, Any]:
+    return {
+        "id": release.id,
+        "status": release.status,
+        "created_at": release.created_at.isoformat() if release.created_at else None,
+        "avatar_id": release.avatar_image_id,
+        "banner_id": release.banner_image_id,
+        "restored_from": release.restored_from_id,
+        "tasks": [
+            {
+                "account_id": task.account_id,
+                "platform": task.account.platform,
+                "handle": task.account.handle,
+                "slot": task.slot,
+                "status": task.status.value,
+                "attempts": task.attempts,
+                "error": task.error,
+                "next_attempt_at": task.next_attempt_at.isoformat()
+                if task.next_attempt_at and task.status is TaskStatus.RETRYING
+                else None,
+            }
+            for task in release.tasks
+        ],
+    }

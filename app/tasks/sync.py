@@ -1,0 +1,31 @@
+"""Sync jobs: push one (account, slot), and give a disconnected account's token back."""
+
+import logging
+
+from app.extensions import db
+from app.jobs import SYNC, job
+from app.models import PlatformAccount
+
+log = logging.getLogger(__name__)
+
+
+@job(SYNC)
+def run_sync_task(task_id: int) -> str | None:
+    from app.services.sync import engine
+
+    status = engine.run(task_id)
+    return status.value if status else None
+
+
+@job(SYNC)
+def revoke_platform_account(account_id: int) -> None:
+    from app.services.platforms import connections
+
+    account = db.session.get(PlatformAccount, account_id)
+    if account is None or account.is_connected:
+        return  # gone, or connected again since: nothing to give back
+    try:
+        connections.forget_credentials(account)
+    except Exception as exc:  # the platform may be down; we forget the token all the same
+        log.warning("revoking account %s at %s failed: %s", account.id, account.platform, exc)
+    db.session.commit()
