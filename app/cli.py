@@ -141,7 +141,33 @@ def tokens_create_command(email: str, name: str) -> None:
     click.echo(raw)
 
 
+@click.command("generate-token-key")
+def generate_token_key_command() -> None:
+    """Print a new key for TOKEN_ENCRYPTION_KEYS (prepend it with the next version number)."""
+    from app.services.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@click.command("rotate-token-keys")
+def rotate_token_keys_command() -> None:
+    """Re-encrypt every stored token and secret under the newest TOKEN_ENCRYPTION_KEYS key."""
+    from app.extensions import db
+    from app.services.crypto import EncryptionKeyError, reencrypt_all
+
+    try:
+        moved = reencrypt_all()
+    except EncryptionKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    for column, count in moved.items():
+        click.echo(f"{column}: {count} re-encrypted")
+    click.echo(f"done: {sum(moved.values())} values now under the newest key")
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(generate_token_key_command)
+    app.cli.add_command(rotate_token_keys_command)
     app.cli.add_command(worker_cli)
     app.cli.add_command(images_cli)
     app.cli.add_command(users_cli)

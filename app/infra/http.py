@@ -44,7 +44,8 @@ def normalize_base_url(raw: str) -> str:
     host = (parts.hostname or "").rstrip(".")
     if not host or parts.username or parts.password or any(c.isspace() for c in host):
         raise UnsafeUrl("That address is not a valid URL.")
-    netloc = host if port is None else f"{host}:{port}"
+    bracketed = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    netloc = bracketed if port is None else f"{bracketed}:{port}"
     base = urlunsplit((parts.scheme.lower(), netloc, "", "", ""))
     check_url(base)
     return base

@@ -88,3 +88,38 @@ def embedded_keys(instance_dir: Path) -> str:
         path.write_text(f"1:{generate_key()}")
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def reencrypt_all() -> dict[str, int]:
+    """Re-encrypt every stored secret not yet under the newest key; {table.column: rows}.
+
+    Finds the columns by type (EncryptedText), so a new encrypted column is covered unaided.
+    The caller commits.
+    """
+    from sqlalchemy import Text, select, type_coerce, update
+
+    from app.extensions import db
+    from app.models.base import EncryptedText
+
+    newest, _ = _keys()
+    moved: dict[str, int] = {}
+    for table in db.metadata.sorted_tables:
+        for column in table.columns:
+            if not isinstance(column.type, EncryptedText):
+                continue
+            raw = type_coerce(column, Text)
+            primary = table.primary_key.columns.values()[0]
+            rows = db.session.execute(select(primary, raw).where(column.is_not(None))).all()
+            count = 0
+            for row_id, stored in rows:
+                if key_version(stored) == newest:
+                    continue
+                fresh = encrypt(decrypt(stored))
+                db.session.execute(
+                    update(table)
+                    .where(primary == row_id)
+                    .values({column.name: type_coerce(fresh, Text)})
+                )
+                count += 1
+            moved[f"{table.name}.{column.name}"] = count
+    return moved
