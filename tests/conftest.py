@@ -319,8 +319,9 @@ def run_jobs(app: Flask):
             self.performed += 1
             return super().perform_job(*args, **kwargs)
 
-    def run() -> int:
-        """Returns how many jobs ran (succeeded or failed)."""
+    def run(*, scheduled: bool = False) -> int:
+        """Returns how many jobs ran (succeeded or failed). `scheduled`: also the delayed jobs
+        that are due now (RQ's scheduler moves them first), as a live worker would."""
         backend = app.extensions["jobs"]
         if EMBEDDED:
             ran = backend.drain()
@@ -331,7 +332,7 @@ def run_jobs(app: Flask):
         # Jobs get their own app context, hence their own session, as in a real worker; the
         # test's session then reloads what they wrote.
         with app.app_context():
-            worker.work(burst=True)
+            worker.work(burst=True, with_scheduler=scheduled)
         db.session.expire_all()
         return worker.performed
 
