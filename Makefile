@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 PORT ?= 5000
 VENDOR := app/static/vendor
 
-.PHONY: run test install install-dev assets services system-deps lint bench clean
+.PHONY: run test install install-dev assets services system-deps peers lint bench clean
 
 run: install assets
 	$(VENV)/bin/flask --app app db upgrade
@@ -16,7 +16,7 @@ run: install assets
 # the embedded profile a newcomer's `make run` gives (SQLite, local disk, in-process jobs).
 EMBEDDED_TESTS := tests/web tests/tasks tests/services
 
-test: install-dev assets system-deps services lint
+test: install-dev assets system-deps services peers lint
 	$(PY) -m pytest
 	LINKAROOIE_TEST_PROFILE=embedded $(PY) -m pytest $(EMBEDDED_TESTS)
 
@@ -47,6 +47,10 @@ system-deps:
 services:
 	bash scripts/ensure-services.sh
 
+# Servers the tests talk to as other platforms do (a Bluesky PDS), each with its own npm lockfile.
+peers:
+	bash scripts/install-pds.sh
+
 lint: install-dev
 	$(VENV)/bin/ruff check app tests bench migrations *.py
 	$(VENV)/bin/ruff format --check app tests bench migrations *.py
@@ -55,4 +59,4 @@ bench: install-dev
 	$(PY) bench/pipeline.py
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache
+	rm -rf $(VENV) node_modules tests/peers/pds/node_modules $(VENDOR) .pytest_cache

@@ -45,6 +45,7 @@ pytest_plugins = [
     "tests.peers.oidc",
     "tests.peers.fake_providers",
     "tests.peers.mastodon",
+    "tests.peers.pds",
 ]
 
 PROFILE = os.environ.get("LINKAROOIE_TEST_PROFILE", "services")
