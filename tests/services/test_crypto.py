@@ -79,9 +79,7 @@ def test_rotation_moves_every_row_to_the_newest_key_and_old_keys_can_go(app, sto
         result = CliRunner().invoke(app.cli, ["rotate-token-keys"], obj=None)
         assert result.exit_code == 0, result.output
         assert "4 values now under the newest key" in result.output
-        raw = db.session.execute(
-            text("SELECT access_token, secret FROM platform_accounts")
-        ).one()
+        raw = db.session.execute(text("SELECT access_token, secret FROM platform_accounts")).one()
         assert all(value.startswith("v2:") for value in raw)
         # the old key is no longer needed
         app.config["TOKEN_ENCRYPTION_KEYS"] = f"2:{new_key}"

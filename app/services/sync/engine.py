@@ -83,9 +83,10 @@ def run(task_id: int) -> TaskStatus | None:
         task = db.session.get(SyncTask, task_id)
         _retry_or_give_up(task, RetryLater("Something went wrong on our side; will try again."))
     finally:
+        status = task.status
         _free_account(task.account_id, task.id)
         db.session.commit()
-    return task.status
+    return status
 
 
 def _attempt(task: SyncTask, account: PlatformAccount, interrupted: bool) -> None:
