@@ -1,4 +1,4 @@
-"""The sync JSON API: accounts, starting a sync, reading it back; contract, validation, ownership."""
+"""The sync JSON API: accounts, starting a sync, reading it back; validation and ownership."""
 
 import pytest
 
