@@ -229,6 +229,8 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append("DATABASE_URL is not a PostgreSQL URL (postgres://...)")
     if not config.get("REDIS_URL"):
         problems.append("REDIS_URL is not set (jobs and rate limits live in Redis)")
+    if not config.get("S3_BUCKET"):
+        problems.append("S3_BUCKET is not set (images are stored in S3)")
     if not config.get("TOKEN_ENCRYPTION_KEYS"):
         problems.append(
             "TOKEN_ENCRYPTION_KEYS is not set (platform tokens are encrypted with it; "
@@ -239,8 +241,6 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
             "ALLOW_INSECURE_PLATFORM_URLS is on: it lets people point the app at private "
             "addresses (development and tests only)"
         )
-    if not config.get("S3_BUCKET"):
-        problems.append("S3_BUCKET is not set (images are stored in S3)")
     return problems
 
 

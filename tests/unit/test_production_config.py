@@ -18,7 +18,14 @@ from app import ConfigurationError, create_app
 from app.config import ProductionConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-REQUIRED = ("SECRET_KEY", "PUBLIC_URL", "DATABASE_URL", "REDIS_URL", "S3_BUCKET")
+REQUIRED = (
+    "SECRET_KEY",
+    "PUBLIC_URL",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "S3_BUCKET",
+    "TOKEN_ENCRYPTION_KEYS",
+)
 
 COMPLETE = {
     "SECRET_KEY": "k" * 40,
@@ -27,6 +34,8 @@ COMPLETE = {
     "REDIS_URL": "redis://127.0.0.1:1/0",
     "S3_BUCKET": "linkarooie-media",
     "S3_REGION": "eu-west-1",
+    "TOKEN_ENCRYPTION_KEYS": "1:" + "A" * 43 + "=",
+    "ALLOW_INSECURE_PLATFORM_URLS": False,
     "TESTING": True,
 }
 
@@ -43,7 +52,12 @@ def refusal(**settings) -> str:
 
 def test_every_missing_setting_gets_its_own_line():
     message = refusal(
-        SECRET_KEY=None, PUBLIC_URL=None, SQLALCHEMY_DATABASE_URI="", REDIS_URL=None, S3_BUCKET=None
+        SECRET_KEY=None,
+        PUBLIC_URL=None,
+        SQLALCHEMY_DATABASE_URI="",
+        REDIS_URL=None,
+        S3_BUCKET=None,
+        TOKEN_ENCRYPTION_KEYS=None,
     )
     lines = message.splitlines()[1:]
     assert [line.split()[0] for line in lines] == list(REQUIRED)
@@ -66,6 +80,11 @@ def test_public_url_must_be_an_http_address(url):
     assert refusal(PUBLIC_URL=url).splitlines()[1].split()[0] == "PUBLIC_URL"
 
 
+def test_insecure_platform_urls_are_refused_in_production():
+    message = refusal(ALLOW_INSECURE_PLATFORM_URLS=True)
+    assert message.splitlines()[1].split()[0] == "ALLOW_INSECURE_PLATFORM_URLS"
+
+
 def test_the_real_entry_point_refuses_to_start_and_says_why(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {*REQUIRED, "APP_ENV"}}
     env.update(APP_ENV="production", INSTANCE_PATH=str(tmp_path))
@@ -76,6 +95,7 @@ def test_the_real_entry_point_refuses_to_start_and_says_why(tmp_path):
     for name in REQUIRED:
         assert f"  {name} " in started.stderr, started.stderr
     assert not (tmp_path / "secret_key").exists()  # no embedded fallback was made up
+    assert not (tmp_path / "token_encryption_keys").exists()
 
 
 def test_an_unknown_host_is_a_400_and_public_url_host_is_served():
