@@ -264,3 +264,19 @@ def test_a_worker_killed_mid_push_loses_nothing_and_pushes_once(
     stored = [(p["account"], p["field"]) for p in fake_mastodon.pushes if p["status"] == 200]
     assert sorted(stored) == sorted(set(stored))  # each slot received our file once
     assert fake_mastodon.duplicate_pushes() == 0
+
+
+def test_a_sync_started_right_after_an_upload_waits_for_the_files(
+    app, pat, alice, fake_mastodon, run_jobs
+):
+    from app.services.images import library
+    from tests.images import avatar_jpeg
+
+    library.create_upload(pat.id, "avatar", avatar_jpeg())
+    release = releases.start(pat)  # the avatar is still being processed
+    db.session.commit()
+    release = settle(run_jobs, release.id)
+
+    task = task_of(release, "avatar")
+    assert (task.status, task.attempts) == (TaskStatus.SUCCEEDED, 1)
+    assert fake_mastodon.current("alice")["avatar"] is not None

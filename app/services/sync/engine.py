@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 JOB = "run_sync_task"
 BUSY_RETRY_SECONDS = 1.0  # another push to the same account is running: look again soon
+IMAGE_WAIT_SECONDS = 2.0  # the image is still being processed
 
 
 def utcnow() -> datetime:
@@ -55,6 +56,11 @@ def run(task_id: int) -> TaskStatus | None:
     account = task.account
     if not account.is_connected:
         _finish(task, TaskStatus.NEEDS_RECONNECT, _reconnect_message(account))
+        db.session.commit()
+        return task.status
+    if _image_pending(task):
+        # Not an attempt: the file is still being made (a sync right after an upload).
+        _schedule(task, timedelta(seconds=IMAGE_WAIT_SECONDS))
         db.session.commit()
         return task.status
     if not _take_account(account, task, now):
@@ -117,10 +123,13 @@ def _file(task: SyncTask) -> tuple[bytes, str]:
         raise Permanent("The image was deleted before it could be synced.")
     variant = image.variant(task.preset_key)
     if variant is None:
-        if image.is_pending:
-            raise RetryLater("The image is still being prepared.", utcnow() + timedelta(seconds=5))
         raise Permanent(image.error or "The image has no file for this platform.")
     return storage().get(variant.storage_key), variant.mime
+
+
+def _image_pending(task: SyncTask) -> bool:
+    image = db.session.get(Image, task.image_id) if task.image_id else None
+    return image is not None and image.is_pending
 
 
 def _record_push(account: PlatformAccount, task: SyncTask, digest: str, url: str | None) -> None:
