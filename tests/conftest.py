@@ -44,6 +44,7 @@ pytest_plugins = [
     "tests.peers.mail",
     "tests.peers.oidc",
     "tests.peers.fake_providers",
+    "tests.peers.mastodon",
 ]
 
 PROFILE = os.environ.get("LINKAROOIE_TEST_PROFILE", "services")
