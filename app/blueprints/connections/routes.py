@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from app.blueprints.auth.session import client_ip
@@ -18,6 +28,7 @@ from app.blueprints.connections import bp
 from app.extensions import db
 from app.models import PlatformAccount
 from app.security import owned_or_404, verified_required
+from app.security_headers import policy_allowing_forms_to
 from app.services import platforms
 from app.services.exceptions import DomainError
 from app.services.notifications.mail import external_url
@@ -33,7 +44,7 @@ def _form() -> dict[str, str]:
     return {key: value for key, value in request.form.items() if key != "csrf_token"}
 
 
-def _page(status: int = 200, *, error: str | None = None, platform: str | None = None) -> Any:
+def _page(status: int = 200, *, error: str | None = None, platform: str | None = None) -> Response:
     accounts = connections.accounts_of(current_user)
     by_platform: dict[str, list[PlatformAccount]] = {}
     for account in accounts:
@@ -47,7 +58,13 @@ def _page(status: int = 200, *, error: str | None = None, platform: str | None =
         error_platform=platform,
         kept=kept,
     )
-    return body, status
+    response = make_response(body, status)
+    # The connect forms are answered by a redirect to the person's own instance.
+    schemes = (
+        ["https:", "http:"] if current_app.config["ALLOW_INSECURE_PLATFORM_URLS"] else ["https:"]
+    )
+    response.headers["Content-Security-Policy"] = policy_allowing_forms_to(schemes)
+    return response
 
 
 def _failed(exc: DomainError, platform: str) -> Any:
