@@ -245,12 +245,17 @@ def test_form_action_allows_configured_sign_in_providers(app, client):
 def test_hsts_and_secure_cookies_in_production(app_config, redis_client):
     from app import create_app
     from app.config import ProductionConfig
+    from tests.conftest import TEST_TOKEN_KEYS
 
-    config = type(
-        "Prod",
-        (ProductionConfig,),
-        {**app_config, "SECRET_KEY": "x" * 32, "PUBLIC_URL": "https://localhost", "TESTING": True},
-    )
+    settings = {
+        **app_config,
+        "SECRET_KEY": "x" * 32,
+        "PUBLIC_URL": "https://localhost",
+        "TOKEN_ENCRYPTION_KEYS": TEST_TOKEN_KEYS,
+        "ALLOW_INSECURE_PLATFORM_URLS": False,
+        "TESTING": True,
+    }
+    config = type("Prod", (ProductionConfig,), settings)
     prod = create_app(config)
     response = prod.test_client().get("/sign-in")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")

@@ -61,9 +61,9 @@ def list_syncs() -> Response:
     return jsonify([releases.as_json(r) for r in releases.history(api_user())])
 
 
-@bp.get("/sync/<int:sync_id>")
-def get_sync(sync_id: int) -> Response:
-    return jsonify(releases.as_json(owned_or_404(SyncRequest, sync_id, owner=api_user())))
+@bp.get("/sync/<int:request_id>")
+def get_sync(request_id: int) -> Response:
+    return jsonify(releases.as_json(owned_or_404(SyncRequest, request_id, owner=api_user())))
 
 
 def _sync_body() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.jobs import enqueue_on_commit
@@ -43,7 +44,9 @@ def start(
     avatar = _image(user, avatar_id, ImageKind.AVATAR, use_current)
     banner = _image(user, banner_id, ImageKind.BANNER, use_current)
     if avatar is None and banner is None:
-        raise NothingToSync("Upload an avatar or a banner first, then sync it.")
+        if use_current or avatar_id or banner_id:
+            raise NothingToSync("Upload an avatar or a banner first, then sync it.")
+        raise NothingToSync("Choose an avatar or a banner to sync (both are left as they are).")
     accounts = _accounts(user, account_ids)
     release = SyncRequest(
         user_id=user.id,
@@ -133,7 +136,17 @@ def _accounts(user: User, account_ids: list[int] | None) -> list[PlatformAccount
 
 
 def history(user: User, limit: int = 50) -> list[SyncRequest]:
-    return list(db.session.scalars(SyncRequest.owned_by(user.id).limit(limit)))
+    """The newest releases with everything the history page shows, in a handful of queries."""
+    query = (
+        SyncRequest.owned_by(user.id)
+        .limit(limit)
+        .options(
+            selectinload(SyncRequest.tasks).selectinload(SyncTask.account),
+            selectinload(SyncRequest.avatar_image).selectinload(Image.variants),
+            selectinload(SyncRequest.banner_image).selectinload(Image.variants),
+        )
+    )
+    return list(db.session.scalars(query))
 
 
 def latest(user: User) -> SyncRequest | None:
