@@ -27,8 +27,12 @@ sys.path.insert(0, str(ROOT))
 ADMIN_DB_URL = os.environ.get(
     "BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-# A Redis database number of the benchmarks' own: sync_chaos.py runs FLUSHALL on it.
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Redis database numbers of the benchmarks' own (each flushes its database), one per script so
+# the two can run side by side.
+REDIS_URLS = {
+    "sync_chaos": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+    "poll": os.environ.get("BENCH_POLL_REDIS_URL", "redis://127.0.0.1:6379/15"),
+}
 TOKEN_KEYS = "1:" + base64.b64encode(b"bench-token-encryption-key-32by!").decode()
 
 
@@ -56,26 +60,28 @@ def fresh_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def own_redis():
-    """The benchmarks' Redis database, refused unless empty: it is flushed, so it must be ours."""
+def own_redis(url: str):
+    """The benchmark's Redis database, refused unless empty: it is flushed, so it must be ours."""
     from redis import Redis
 
-    client = Redis.from_url(REDIS_URL)
+    client = Redis.from_url(url)
     if client.dbsize():
         raise SystemExit(
-            f"{REDIS_URL} holds {client.dbsize()} keys; the benchmark flushes its Redis database, "
-            "so point BENCH_REDIS_URL at an empty one (or empty this one)."
+            f"{url} holds {client.dbsize()} keys; the benchmark flushes its Redis database, "
+            "so point it (BENCH_REDIS_URL / BENCH_POLL_REDIS_URL) at an empty one."
         )
     return client
 
 
-def bench_env(database_url: str, workdir: Path, **settings: object) -> dict[str, str]:
+def bench_env(
+    database_url: str, redis_url: str, workdir: Path, **settings: object
+) -> dict[str, str]:
     """Environment for the app in this process and in every child (worker, gunicorn)."""
     env = {k: v for k, v in os.environ.items() if k not in {"APP_ENV", "S3_BUCKET"}}
     env.update(
         DATABASE_URL=database_url,
-        REDIS_URL=REDIS_URL,
-        RATELIMIT_STORAGE_URI=REDIS_URL,
+        REDIS_URL=redis_url,
+        RATELIMIT_STORAGE_URI=redis_url,
         QUEUE_PREFIX=f"bench-{os.getpid()}:",
         SECRET_KEY="bench-secret-key",
         TOKEN_ENCRYPTION_KEYS=TOKEN_KEYS,

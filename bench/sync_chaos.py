@@ -79,8 +79,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     with harness.workdir() as work, harness.fresh_database() as database_url:
+        redis_url = harness.REDIS_URLS["sync_chaos"]
         env = harness.bench_env(
             database_url,
+            redis_url,
             work,
             RECONCILE_INTERVAL=2,
             STALE_JOB_AFTER=5,
@@ -89,7 +91,7 @@ def main() -> None:
             SWEEP_INTERVAL=86400,
         )
         harness.use_env(env)
-        redis = harness.own_redis()
+        redis = harness.own_redis(redis_url)
         try:
             result = Bench(args, env, work, redis).run()
         finally:
