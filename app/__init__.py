@@ -138,13 +138,16 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.blueprints.api import bp as api_bp
     from app.blueprints.auth import bp as auth_bp
+    from app.blueprints.connections import bp as connections_bp
     from app.blueprints.health import bp as health_bp
     from app.blueprints.images import bp as images_bp
     from app.blueprints.main import bp as main_bp
     from app.blueprints.media import bp as media_bp
     from app.blueprints.oauth import bp as oauth_bp
+    from app.blueprints.sync import bp as sync_bp
 
-    for bp in (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp):
+    blueprints = (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp)
+    for bp in (*blueprints, connections_bp, sync_bp):
         app.register_blueprint(bp)
 
 
@@ -202,8 +205,9 @@ def register_request_hooks(app: Flask) -> None:
 SIGNED_OUT_LINKS = (("auth.login", "Sign in"), ("auth.register", "Sign up"))
 SIGNED_IN_LINKS = (
     ("images.index", "Images"),
-    ("platforms.index", "Connections"),
+    ("connections.index", "Connections"),
     ("sync.index", "Sync"),
+    ("sync.history", "History"),
     ("auth.settings", "Settings"),
 )
 

@@ -92,3 +92,12 @@ def register_security_headers(app: Flask) -> None:
         if production:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
+
+
+def policy_allowing_forms_to(extra: list[str]) -> str:
+    """Today's policy with more form-action sources, for the one page whose forms are answered
+    by a redirect to a host the person types (their Mastodon instance): Chromium checks
+    form-action on that redirect, and the host cannot be known before the form is sent."""
+    app = current_app
+    providers = [*provider_origins(app.config), *extra]
+    return content_security_policy(app.config, storage_origin(app), providers)

@@ -15,11 +15,12 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import User, UserSession
+from app.models import TaskStatus, User, UserSession
 from app.services.accounts import api_tokens
 from app.services.images import library
 from tests.conftest import DEFAULT_PASSWORD
 from tests.images import avatar_jpeg
+from tests.sync_rows import make_account, make_release
 
 BAD_INTS = ("0", *(str(n) for n in (2**31 - 1, 2**31, 2**63 - 1, 2**63)), "9" * 23, "1" * 400)
 BAD_STRINGS = ("x" * 3000, "%C3%A9t%C3%A9", "%FF%FE", "%00", "..", "%2E%2E%2F%2E%2E%2Fetc")
@@ -30,6 +31,7 @@ BAD_QUERY = (
 FIELDS = (
     "email", "password", "name", "token-name", "new_email", "current_password", "new_password",
     "confirm", "kind", "crop", "box", "next", "remember", "preset", "state", "code",
+    "avatar_id", "banner_id", "account_ids", "choose", "handle", "app_password",
 )  # fmt: skip
 DEEP = 100_000
 
@@ -110,8 +112,15 @@ def _build(rule, values: dict[str, str]) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", value, rule.rule)
 
 
-def good_values(image_id: int, token_id: int, session_id: int) -> dict[str, str]:
+def good_values(
+    image_id: int, token_id: int, session_id: int, sync: dict[str, int] | None = None
+) -> dict[str, str]:
+    sync = sync or {}
     return {
+        "platform": "mastodon",
+        "account_id": str(sync.get("account_id", 1)),
+        "request_id": str(sync.get("request_id", 1)),
+        "task_id": str(sync.get("task_id", 1)),
         "image_id": str(image_id),
         "token_id": str(token_id),
         "session_id": str(session_id),
@@ -157,7 +166,10 @@ def test_no_route_answers_5xx_to_bad_input(
     user = db.session.get(User, user_id)  # (the RQ worker ended the test's session)
     login(user)
     session_id = db.session.scalar(select(UserSession.id).where(UserSession.user_id == user_id))
-    good = good_values(image_id, token_id, session_id)
+    account = make_account(user)
+    release = make_release(user, account, statuses={"avatar": TaskStatus.FAILED})
+    sync = {"account_id": account.id, "request_id": release.id, "task_id": release.tasks[0].id}
+    good = good_values(image_id, token_id, session_id, sync)
     api_auth = {"Authorization": f"Bearer {raw_token}"}
 
     failures: list[str] = []

@@ -18,7 +18,7 @@ from app.services.accounts.users import InvalidEmail
 from app.services.exceptions import Conflict
 
 # After signing in, people land on the first area that exists (features land one by one).
-HOME_ENDPOINTS = ("images.index", "platforms.index", "auth.settings")
+HOME_ENDPOINTS = ("images.index", "connections.index", "auth.settings")
 
 
 def home_url() -> str:

@@ -1,0 +1,7 @@
+"""Connections: the person's platform accounts (connect, reconnect, disconnect)."""
+
+from flask import Blueprint
+
+bp = Blueprint("connections", __name__)
+
+from app.blueprints.connections import routes  # noqa: E402,F401  (routes register on bp)

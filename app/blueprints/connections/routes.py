@@ -1,0 +1,168 @@
+"""Thin routes for connecting platform accounts.
+
+One generic pair of routes serves every platform: `POST /connections/<platform>` starts an OAuth
+round trip or connects with typed credentials, whichever the adapter's capabilities say, and
+`/connections/<platform>/callback` finishes the round trip. What the adapter asks us to remember
+meanwhile (state, PKCE verifier, instance) waits in the session, keyed by its `state`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from app.blueprints.auth.session import client_ip
+from app.blueprints.connections import bp
+from app.extensions import db
+from app.models import PlatformAccount
+from app.security import owned_or_404, verified_required
+from app.security_headers import policy_allowing_forms_to
+from app.services import platforms
+from app.services.exceptions import DomainError
+from app.services.notifications.mail import external_url
+from app.services.platforms import connections
+
+PENDING = "platform_pending"  # OAuth round trips in flight, newest last
+MAX_PENDING = 5  # a few tabs' worth; older ones are dropped so the cookie stays small
+# Typed fields a failed attempt shows again (never the app password).
+KEPT_FIELDS = ("instance_url", "handle", "service_url")
+
+
+def _form() -> dict[str, str]:
+    return {key: value for key, value in request.form.items() if key != "csrf_token"}
+
+
+def _page(status: int = 200, *, error: str | None = None, platform: str | None = None) -> Response:
+    accounts = connections.accounts_of(current_user)
+    by_platform: dict[str, list[PlatformAccount]] = {}
+    for account in accounts:
+        by_platform.setdefault(account.platform, []).append(account)
+    kept = {key: request.form.get(key, "") for key in KEPT_FIELDS} if error else {}
+    body = render_template(
+        "connections/index.html",
+        adapters=platforms.all_adapters(),
+        by_platform=by_platform,
+        error=error,
+        error_platform=platform,
+        kept=kept,
+    )
+    response = make_response(body, status)
+    # The connect forms are answered by a redirect to the person's own instance.
+    schemes = (
+        ["https:", "http:"] if current_app.config["ALLOW_INSECURE_PLATFORM_URLS"] else ["https:"]
+    )
+    response.headers["Content-Security-Policy"] = policy_allowing_forms_to(schemes)
+    return response
+
+
+def _failed(exc: DomainError, platform: str) -> Any:
+    db.session.rollback()
+    status = exc.status if 400 <= exc.status < 500 else 400
+    return _page(status, error=exc.message, platform=platform)
+
+
+def _callback_url(platform: str) -> str:
+    # PUBLIC_URL when set (a forged Host header must not choose where the platform sends people
+    # back); the same string in both halves of the round trip, as OAuth requires.
+    return external_url("connections.callback", platform=platform)
+
+
+@bp.app_template_global("platform_profile_url")
+def platform_profile_url(account: PlatformAccount) -> str | None:
+    adapter = platforms.REGISTRY.get(account.platform)
+    return adapter.profile_url(account) if adapter else None
+
+
+@bp.app_template_global("platform_label")
+def platform_label(key: str) -> str:
+    adapter = platforms.REGISTRY.get(key)
+    return adapter.label if adapter else key.capitalize()
+
+
+@bp.get("/connections")
+@login_required
+def index() -> Any:
+    return _page()
+
+
+@bp.post("/connections/<platform>")
+@verified_required
+def connect(platform: str) -> Any:
+    adapter = platforms.get(platform)
+    try:
+        if adapter.capabilities.connect == "oauth":
+            authorization = adapter.start_authorization(_form(), _callback_url(platform))
+            db.session.commit()  # the app registered on a new instance is kept for everyone
+            _remember(platform, authorization.pending)
+            return redirect(authorization.url, 303)
+        connection = adapter.connect(_form())
+        account = connections.save(current_user, platform, connection, ip=client_ip())
+        db.session.commit()
+    except DomainError as exc:
+        return _failed(exc, platform)
+    flash(f"Connected {adapter.label} as {account.handle}.", "success")
+    return redirect(url_for("connections.index"), 303)
+
+
+@bp.get("/connections/<platform>/callback")
+@verified_required
+def callback(platform: str) -> Any:
+    adapter = platforms.get(platform)
+    pending = _take(platform, request.args.get("state", ""))
+    if pending is None:
+        return _page(
+            400,
+            error="This connection attempt has expired or was already used. "
+            f"Please connect {adapter.label} again.",
+            platform=platform,
+        )
+    try:
+        connection = adapter.finish_authorization(
+            pending, request.args.to_dict(), _callback_url(platform)
+        )
+        account = connections.save(current_user, platform, connection, ip=client_ip())
+        db.session.commit()
+    except DomainError as exc:
+        return _failed(exc, platform)
+    flash(f"Connected {adapter.label} as {account.handle}.", "success")
+    return redirect(url_for("connections.index"), 303)
+
+
+@bp.post("/connections/<int:account_id>/disconnect")
+@login_required
+def disconnect(account_id: int) -> Response:
+    account = owned_or_404(PlatformAccount, account_id)
+    connections.disconnect(account, ip=client_ip())
+    db.session.commit()  # the job that gives the token back runs after this
+    flash(f"Disconnected {account.handle}.", "success")
+    return redirect(url_for("connections.index"), 303)
+
+
+def _remember(platform: str, pending: dict[str, Any]) -> None:
+    waiting = [p for p in session.get(PENDING, []) if isinstance(p, dict)]
+    waiting.append({"platform": platform, "pending": pending})
+    session[PENDING] = waiting[-MAX_PENDING:]
+
+
+def _take(platform: str, state: str) -> dict[str, Any] | None:
+    """The pending round trip this callback finishes, removed so it cannot be replayed."""
+    waiting = [p for p in session.get(PENDING, []) if isinstance(p, dict)]
+    for entry in waiting:
+        pending = entry.get("pending") or {}
+        if state and entry.get("platform") == platform and pending.get("state") == state:
+            waiting.remove(entry)
+            session[PENDING] = waiting
+            return pending
+    return None
