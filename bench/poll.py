@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _harness as harness  # noqa: E402
 
-EMAIL, PASSWORD = "poller@example.com", "correct horse battery staple"
+EMAIL, PASSWORD = "poller@example.com", "plum-ferry-quartz-lantern-81"
 WRK_SCRIPT = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -257,11 +257,15 @@ def load(client: str, url: str, headers: dict[str, str], connections: int, secon
 def wrk(url: str, headers: dict[str, str], connections: int, seconds: float) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
-    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s"]
+    duration = max(1, round(seconds))  # wrk takes whole seconds
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s"]
     command += ["--timeout", "10s", "-s", script.name]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    done = subprocess.run([*command, url], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"wrk failed: {done.stdout}{done.stderr}")
+    output = done.stdout
     Path(script.name).unlink()
     line = next(line for line in output.splitlines() if line.startswith("WRK "))
     summary = json.loads(line[4:])
