@@ -96,7 +96,8 @@ def main() -> None:
     with harness.workdir() as work, harness.fresh_database() as database_url:
         redis_url = harness.REDIS_URLS["poll"]
         port = free_port()
-        env = harness.bench_env(database_url, redis_url, work, PORT=port)
+        # LOG_LEVEL as in production: one JSON line per request is part of what a poll costs.
+        env = harness.bench_env(database_url, redis_url, work, PORT=port, LOG_LEVEL="INFO")
         env.setdefault("WEB_CONCURRENCY", "2")
         harness.use_env(env)
         redis = harness.own_redis(redis_url)
@@ -143,8 +144,11 @@ def run(args, client: str, env: dict[str, str], work: Path, port: int) -> dict:
             rows[name]["connections"] = connections
     finally:
         server.stop()
+    log = (work / "logs" / "gunicorn.log").read_text(errors="replace")
     workers = env["WEB_CONCURRENCY"]
-    print(f"\ngunicorn: {workers} sync workers; client: {client}; {args.seconds:g} s each\n")
+    print(f"\ngunicorn: {workers} sync workers; client: {client}; {args.seconds:g} s each")
+    # max_requests recycles each worker after ~1,000 answers; a new one imports the app again.
+    print(f"worker boots (recycled by max_requests): {log.count('Booting worker')}\n")
     print(f"{'target':22} {'conns':>5} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} codes")
     for name, row in rows.items():
         codes = ", ".join(f"{code}×{n}" for code, n in sorted(row["codes"].items()))
@@ -353,7 +357,10 @@ def profile(app, request_id: int, requests: int = 2000) -> None:
     profiler.disable()
     per_request = (time.perf_counter() - started) / requests * 1000
     print(f"\nprofile: {requests} in-process 304 polls, {per_request:.2f} ms each under cProfile")
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    stats = pstats.Stats(profiler).sort_stats("cumulative")
+    stats.print_stats(25)
+    print("the app's own functions, and the extensions' request hooks:")
+    stats.print_stats(r"/app/|flask_login|flask_wtf|flask_limiter|sessions\.py|keys\.py", 30)
 
 
 if __name__ == "__main__":

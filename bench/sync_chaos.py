@@ -142,6 +142,7 @@ class Bench:
         for fake, seed in ((mastodon, args.seed), (bluesky, args.seed + 1)):
             fake.rate_limit(args.limit, args.window)
             fake.chaos(args.fault_rate, (0.0, args.latency), seed=seed)
+        self.setup_requests = {"mastodon": len(mastodon.requests), "bluesky": len(bluesky.requests)}
         t0, offset = self._window_start()
         self._start_releases(users)
         released = time.time() - t0
@@ -243,7 +244,12 @@ class Bench:
             counts = self._counts()
             done = total - sum(counts.get(s, 0) for s in ("queued", "running", "retrying"))
             if not killed and done >= 0.25 * total:
+                # Aim at a push in flight: look closely for a running task for a few seconds.
                 running = counts.get("running", 0)
+                aim_until = time.time() + 5
+                while not running and time.time() < aim_until:
+                    time.sleep(0.01)
+                    running = self._counts().get("running", 0)
                 self.workers[0].kill()
                 self._start_worker()
                 killed = True
@@ -307,15 +313,23 @@ class Bench:
         for at, what in self.events:
             print(f"  t={at:6.1f}s  {what}")
         print()
-        print(f"{'platform':10} {'pushes':>7} {'2xx':>6} {'429':>6} {'5xx':>6} {'dup':>5}")
+        print(
+            f"{'platform':10} {'requests':>8} {'pushes':>7} {'2xx':>6} {'429':>6} {'5xx':>6} "
+            f"{'dup':>5}"
+        )
         for name, fake in fakes.items():
             a = answers[name]
             ok = sum(n for s, n in a.items() if 200 <= s < 300)
             five = sum(n for s, n in a.items() if s >= 500)
+            sent = len(fake.requests) - self.setup_requests[name]
             print(
-                f"{name:10} {len(fake.pushes):7} {ok:6} {a[429]:6} {five:6} "
+                f"{name:10} {sent:8} {len(fake.pushes):7} {ok:6} {a[429]:6} {five:6} "
                 f"{fake.duplicate_pushes():5}"
             )
+        # Each worker runs one job at a time and waits out every request's added latency.
+        requests = sum(len(f.requests) - self.setup_requests[n] for n, f in fakes.items())
+        waited = requests * args.latency / 2 / 2
+        print(f"added latency alone, {requests} requests over 2 workers: ~{waited:.0f} s")
         print()
         print("task states: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items())))
         print("attempts:    " + ", ".join(f"{k}×{n}" for k, n in sorted(attempts.items())))
