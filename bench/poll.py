@@ -1,15 +1,18 @@
 """What a page full of pollers costs: the sync status partial against a bare endpoint, served by
 gunicorn as the Procfile runs it, on real PostgreSQL and Redis.
 
-Run: .venv/bin/python bench/poll.py [--seconds 10] [--connections 64] (or `make bench-poll`,
-which installs wrk first when it is missing). About 40 s.
+Run: .venv/bin/python bench/poll.py [--seconds 10] [--connections 64] [--profile]
+(or `make bench-poll`, which installs wrk first when it is missing). About 45 s.
 
 Setup: a fresh database `linkarooie_bench_<pid>` (flask_migrate.upgrade; dropped at the end),
 Redis database 15 (BENCH_POLL_REDIS_URL; refused unless empty, flushed at the end), one person
 with a connected account and an unfinished release (two queued tasks; no worker runs, so it
 stays unfinished). `gunicorn -c gunicorn.conf.py wsgi:app` as in the Procfile (WEB_CONCURRENCY
-workers, default 2; max_requests 1000 with jitter) with `--bind 127.0.0.1:<port>` added, since
-the config file binds every interface. The person signs in through the form (CSRF token from
+workers, default 2; max_requests 1000 with jitter; LOG_LEVEL=INFO, one JSON line per request)
+with `--bind 127.0.0.1:<port>` added, since the config file binds every interface. The table
+counts worker boots: max_requests recycles a worker every ~1,000 answers, and the new one
+imports the app again while its share of the connections waits (`--gunicorn-arg=--max-requests=0`
+shows the difference). The person signs in through the form (CSRF token from
 the page, session cookie kept); the first GET of /sync/<id>/status gives the ETag.
 
 Load: 64 connections on loopback for `--seconds` each (after a 2 s warm-up), closed loop: each
@@ -34,7 +37,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
+import os
 import re
 import shutil
 import socket
@@ -96,10 +102,11 @@ def main() -> None:
     with harness.workdir() as work, harness.fresh_database() as database_url:
         redis_url = harness.REDIS_URLS["poll"]
         port = free_port()
-        # LOG_LEVEL as in production: one JSON line per request is part of what a poll costs.
-        env = harness.bench_env(database_url, redis_url, work, PORT=port, LOG_LEVEL="INFO")
+        env = harness.bench_env(database_url, redis_url, work, PORT=port)
         env.setdefault("WEB_CONCURRENCY", "2")
         harness.use_env(env)
+        # gunicorn logs at INFO as in production: a JSON line per request is part of a poll's cost.
+        env = {**env, "LOG_LEVEL": "INFO"}
         redis = harness.own_redis(redis_url)
         try:
             result = run(args, client, env, work, port)
@@ -349,12 +356,18 @@ def profile(app, request_id: int, requests: int = 2000) -> None:
     etag = client.get(url, headers={"HX-Request": "true"}).headers["ETag"]
     headers = {"HX-Request": "true", "If-None-Match": etag}
     assert client.get(url, headers=headers).status_code == 304
+    # Log at INFO as gunicorn does, into the void (the app's handler writes to sys.stdout).
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)
     profiler = cProfile.Profile()
-    started = time.perf_counter()
-    profiler.enable()
-    for _ in range(requests):
-        client.get(url, headers=headers)
-    profiler.disable()
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        started = time.perf_counter()
+        profiler.enable()
+        for _ in range(requests):
+            client.get(url, headers=headers)
+        profiler.disable()
+    root.setLevel(level)
     per_request = (time.perf_counter() - started) / requests * 1000
     print(f"\nprofile: {requests} in-process 304 polls, {per_request:.2f} ms each under cProfile")
     stats = pstats.Stats(profiler).sort_stats("cumulative")
