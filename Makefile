@@ -6,7 +6,8 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 PORT ?= 5000
 VENDOR := app/static/vendor
 
-.PHONY: run test install install-dev assets services system-deps peers lint bench clean
+.PHONY: run test install install-dev assets services system-deps peers lint bench bench-sync \
+	bench-poll clean
 
 run: install assets
 	$(VENV)/bin/flask --app app db upgrade
@@ -57,6 +58,15 @@ lint: install-dev
 
 bench: install-dev
 	$(PY) bench/pipeline.py
+
+# The sync engine under chaos (1,000 tasks, a killed worker, a flushed Redis) and the polled
+# status partial under load; both on the PostgreSQL and Redis of `make services`.
+bench-sync: install-dev services
+	$(PY) bench/sync_chaos.py
+
+bench-poll: install-dev services
+	bash scripts/install-bench-deps.sh
+	$(PY) bench/poll.py
 
 clean:
 	rm -rf $(VENV) node_modules tests/peers/pds/node_modules $(VENDOR) .pytest_cache

@@ -9,6 +9,8 @@ from app import create_app
 from app.extensions import db
 from app.jobs import RQBackend
 
+MAINTENANCE_SECONDS = 30
+
 
 class AppWorker(HerokuWorker):
     """HerokuWorker (graceful SIGTERM) whose forked job process never reuses parent sockets."""
@@ -45,7 +47,15 @@ def main() -> None:
         with app.app_context():
             queues = [backend.queue(name) for name in app.config["RQ_QUEUES"]]
             # RQ's description repeats every argument; our own job log line records the ids.
-            worker = AppWorker(queues, connection=backend.redis, log_job_description=False)
+            # Only one worker runs RQ's scheduler (delayed jobs: retries, turn-taking); when it
+            # dies, the others try to take its lock over at their maintenance round, every
+            # 10 minutes by default. Every 30 s, a takeover follows within ~90 s (lock TTL 61 s).
+            worker = AppWorker(
+                queues,
+                connection=backend.redis,
+                log_job_description=False,
+                maintenance_interval=MAINTENANCE_SECONDS,
+            )
             worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
     finally:
         periodic.terminate()

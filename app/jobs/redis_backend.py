@@ -8,6 +8,7 @@ the next free slot id, because its rows may have changed since it started.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -28,6 +29,11 @@ _WAITING = {b"queued", b"scheduled", b"deferred", b"created"}
 # Runs of the same work that may overlap (each slot one running or waiting copy) before a new
 # copy falls back to a random id rather than being dropped.
 SLOTS = 4
+# RQ's scheduler moves a due job to its queue within a second or so. One still "scheduled" this
+# long after its time has no scheduler: the worker holding the scheduler lock died, and RQ lets
+# another worker take the lock over only at its maintenance round. Such a job counts as lost, so
+# the reconciler's enqueue replaces it with one queued now instead of waiting on it forever.
+OVERDUE_SECONDS = 10
 
 
 class RQBackend:
@@ -90,6 +96,10 @@ class RQBackend:
             return "done"
         if status == b"queued" and pipe.lpos(queue.key, jid) is None:
             return "busy"  # popped by a worker that has not marked it started yet
+        if status == b"scheduled":
+            due = pipe.zscore(queue.scheduled_job_registry.key, jid)
+            if due is None or due < time.time() - OVERDUE_SECONDS:
+                return "done"  # no scheduler is moving it (see OVERDUE_SECONDS)
         return "waiting" if status in _WAITING else "busy"
 
     def ping(self) -> None:

@@ -1,0 +1,380 @@
+"""What a page full of pollers costs: the sync status partial against a bare endpoint, served by
+gunicorn as the Procfile runs it, on real PostgreSQL and Redis.
+
+Run: .venv/bin/python bench/poll.py [--seconds 10] [--connections 64] [--profile]
+(or `make bench-poll`, which installs wrk first when it is missing). About 45 s.
+
+Setup: a fresh database `linkarooie_bench_<pid>` (flask_migrate.upgrade; dropped at the end),
+Redis database 15 (BENCH_POLL_REDIS_URL; refused unless empty, flushed at the end), one person
+with a connected account and an unfinished release (two queued tasks; no worker runs, so it
+stays unfinished). `gunicorn -c gunicorn.conf.py wsgi:app` as in the Procfile (WEB_CONCURRENCY
+workers, default 2; max_requests 1000 with jitter; LOG_LEVEL=INFO, one JSON line per request)
+with `--bind 127.0.0.1:<port>` added, since the config file binds every interface. The table
+counts worker boots: max_requests recycles a worker every ~1,000 answers, and the new one
+imports the app again while its share of the connections waits (`--gunicorn-arg=--max-requests=0`
+shows the difference). The person signs in through the form (CSRF token from
+the page, session cookie kept); the first GET of /sync/<id>/status gives the ETag.
+
+Load: 64 connections on loopback for `--seconds` each (after a 2 s warm-up), closed loop: each
+connection sends its next request when the answer arrives. wrk when installed (-t2, a Lua
+script counts the status codes), else a Python asyncio client on raw HTTP/1.1 sockets. Gunicorn's
+sync workers close the connection after every answer, so both clients reconnect each request.
+  (a) bare:   GET /healthz, a constant JSON body
+  (b) status: GET /sync/<id>/status as the signed-in person, with HX-Request: true and
+              If-None-Match: <ETag>, a browser revalidating: every answer must be a 304
+The table adds (b) on one connection: the request's own cost, without queueing.
+
+Last line JSON: bare_rps, status_rps (answers per second), ratio = status_rps / bare_rps,
+status_p99_ms (99th percentile latency of (b) at 64 connections). Targets: ratio >= 0.5,
+status_p99_ms < 20. In a closed loop the mean latency is connections / throughput (Little's
+law), so a p99 under 20 ms at 64 connections needs well over 3,200 answers per second.
+
+`--profile` also runs (b) in-process under cProfile (Flask's test client, the same app and
+settings) and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import _harness as harness  # noqa: E402
+
+EMAIL, PASSWORD = "poller@example.com", "plum-ferry-quartz-lantern-81"
+WRK_SCRIPT = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) codes = {} end
+function response(status, headers, body) codes[status] = (codes[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local merged, parts = {}, {}
+  for _, thread in ipairs(threads) do
+    for code, n in pairs(thread:get("codes")) do merged[code] = (merged[code] or 0) + n end
+  end
+  for code, n in pairs(merged) do table.insert(parts, string.format('"%d":%d', code, n)) end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {"requests":%d,"seconds":%f,"p50_ms":%f,"p99_ms":%f,"errors":%d,"codes":{%s}}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3, e.connect + e.read + e.write + e.timeout,
+    table.concat(parts, ",")))
+end
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--profile", action="store_true", help="cProfile the status request")
+    parser.add_argument(
+        "--gunicorn-arg", action="append", default=[], help="extra gunicorn argument (diagnosis)"
+    )
+    return parser.parse_args()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    args = parse_args()
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    with harness.workdir() as work, harness.fresh_database() as database_url:
+        redis_url = harness.REDIS_URLS["poll"]
+        port = free_port()
+        env = harness.bench_env(database_url, redis_url, work, PORT=port)
+        env.setdefault("WEB_CONCURRENCY", "2")
+        harness.use_env(env)
+        # gunicorn logs at INFO as in production: a JSON line per request is part of a poll's cost.
+        env = {**env, "LOG_LEVEL": "INFO"}
+        redis = harness.own_redis(redis_url)
+        try:
+            result = run(args, client, env, work, port)
+        finally:
+            redis.flushdb()
+    print(json.dumps(result))
+
+
+def run(args, client: str, env: dict[str, str], work: Path, port: int) -> dict:
+    from app import create_app
+
+    app = create_app()
+    harness.migrate(app)
+    with app.app_context():
+        request_id = unfinished_release()
+    (work / "logs").mkdir()
+    command = [
+        str(harness.ROOT / ".venv" / "bin" / "gunicorn"),
+        "-c",
+        "gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+        *args.gunicorn_arg,
+        "wsgi:app",
+    ]
+    server = harness.Child(command, env, work / "logs" / "gunicorn.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not harness.wait_until(lambda: answers(base + "/healthz"), timeout=60):
+            raise SystemExit("gunicorn did not answer: " + (work / "logs/gunicorn.log").read_text())
+        cookie, etag = sign_in_and_poll(base, request_id)
+        status_url = f"{base}/sync/{request_id}/status"
+        status_headers = {"Cookie": cookie, "HX-Request": "true", "If-None-Match": etag}
+        rows = {}
+        for name, url, headers, connections in (
+            ("bare /healthz", base + "/healthz", {}, args.connections),
+            ("status 304", status_url, status_headers, args.connections),
+            ("status 304, 1 conn", status_url, status_headers, 1),
+        ):
+            load(client, url, headers, connections, 2.0)  # warm-up: every worker booted
+            rows[name] = load(client, url, headers, connections, args.seconds)
+            rows[name]["connections"] = connections
+    finally:
+        server.stop()
+    log = (work / "logs" / "gunicorn.log").read_text(errors="replace")
+    workers = env["WEB_CONCURRENCY"]
+    print(f"\ngunicorn: {workers} sync workers; client: {client}; {args.seconds:g} s each")
+    # max_requests recycles each worker after ~1,000 answers; a new one imports the app again.
+    print(f"worker boots (recycled by max_requests): {log.count('Booting worker')}\n")
+    print(f"{'target':22} {'conns':>5} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} codes")
+    for name, row in rows.items():
+        codes = ", ".join(f"{code}×{n}" for code, n in sorted(row["codes"].items()))
+        if row["errors"]:
+            codes += f", socket errors×{row['errors']}"
+        print(
+            f"{name:22} {row['connections']:5} {row['rps']:10.0f} {row['p50_ms']:8.2f} "
+            f"{row['p99_ms']:8.2f} {codes}"
+        )
+    bare, status = rows["bare /healthz"], rows["status 304"]
+    if set(status["codes"]) != {"304"}:
+        print("WARNING: not every status poll was a 304")
+    if args.profile:
+        with app.app_context():
+            profile(app, request_id)
+    return {
+        "bare_rps": round(bare["rps"]),
+        "status_rps": round(status["rps"]),
+        "ratio": round(status["rps"] / bare["rps"], 3),
+        "status_p99_ms": round(status["p99_ms"], 2),
+    }
+
+
+def unfinished_release() -> int:
+    """One person, one connected account, one release whose two tasks wait (no worker runs)."""
+    from app.extensions import db
+    from app.models import SyncRequest, SyncTask, TaskStatus
+    from app.services.accounts.users import create_user
+    from app.services.platforms import connections
+    from app.services.platforms.base import Connection
+
+    user = create_user(EMAIL, PASSWORD, name="Poller", verified=True)
+    account = connections.save(
+        user,
+        "mastodon",
+        Connection(
+            remote_id="1",
+            handle="@poller@mastodon.invalid",
+            instance_url="https://mastodon.invalid",
+            access_token="unused",
+            scopes="read:accounts write:accounts",
+        ),
+    )
+    release = SyncRequest(user_id=user.id)
+    for slot, preset in (("avatar", "mastodon_avatar"), ("banner", "mastodon_header")):
+        release.tasks.append(
+            SyncTask(
+                user_id=user.id,
+                account_id=account.id,
+                slot=slot,
+                preset_key=preset,
+                status=TaskStatus.QUEUED,
+            )
+        )
+    db.session.add(release)
+    db.session.commit()
+    return release.id
+
+
+def answers(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def sign_in_and_poll(base: str, request_id: int) -> tuple[str, str]:
+    """Sign in through the form; the Cookie header to send and the status partial's ETag."""
+    import requests
+
+    browser = requests.Session()
+    page = browser.get(base + "/sign-in", timeout=10)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+    if token is None:
+        raise SystemExit("no CSRF token on the sign-in page")
+    signed_in = browser.post(
+        base + "/sign-in",
+        data={"email": EMAIL, "password": PASSWORD, "csrf_token": token.group(1)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    if signed_in.status_code not in (302, 303):
+        raise SystemExit(f"sign-in answered {signed_in.status_code}")
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies)
+    url = f"{base}/sync/{request_id}/status"
+    first = requests.get(url, headers={"Cookie": cookie, "HX-Request": "true"}, timeout=10)
+    etag = first.headers.get("ETag")
+    if first.status_code != 200 or not etag:
+        raise SystemExit(f"status partial answered {first.status_code}, ETag {etag!r}")
+    again = requests.get(
+        url, headers={"Cookie": cookie, "HX-Request": "true", "If-None-Match": etag}, timeout=10
+    )
+    if again.status_code != 304:
+        raise SystemExit(f"revalidating the status partial answered {again.status_code}, not 304")
+    return cookie, etag
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+def load(client: str, url: str, headers: dict[str, str], connections: int, seconds: float):
+    """{"rps", "p50_ms", "p99_ms", "codes": {"200": n}, "errors"} for one closed-loop run."""
+    if client == "wrk":
+        return wrk(url, headers, connections, seconds)
+    return asyncio.run(python_load(url, headers, connections, seconds))
+
+
+def wrk(url: str, headers: dict[str, str], connections: int, seconds: float) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    duration = max(1, round(seconds))  # wrk takes whole seconds
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s"]
+    command += ["--timeout", "10s", "-s", script.name]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    done = subprocess.run([*command, url], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"wrk failed: {done.stdout}{done.stderr}")
+    output = done.stdout
+    Path(script.name).unlink()
+    line = next(line for line in output.splitlines() if line.startswith("WRK "))
+    summary = json.loads(line[4:])
+    return {
+        "rps": summary["requests"] / summary["seconds"],
+        "p50_ms": summary["p50_ms"],
+        "p99_ms": summary["p99_ms"],
+        "codes": summary["codes"],
+        "errors": summary["errors"],
+    }
+
+
+async def python_load(url: str, headers: dict[str, str], connections: int, seconds: float):
+    """The fallback client: raw HTTP/1.1, keep-alive when the server allows it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    lines = [f"GET {parts.path} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    latencies: list[float] = []
+    codes: dict[str, int] = {}
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def one_connection() -> None:
+        nonlocal errors
+        reader = writer = None
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = head.split(b" ", 2)[1].decode()
+                length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                if length:
+                    await reader.readexactly(int(length.group(1)))
+                latencies.append(time.perf_counter() - started)
+                codes[status] = codes.get(status, 0) + 1
+                if re.search(rb"(?i)\r\nconnection:\s*close", head):
+                    writer.close()
+                    reader = writer = None
+            except (OSError, asyncio.IncompleteReadError):
+                errors += 1
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+    elapsed = time.perf_counter() - began
+    latencies_ms = [1000 * value for value in latencies] or [0.0]
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": harness.percentile(latencies_ms, 50),
+        "p99_ms": harness.percentile(latencies_ms, 99),
+        "codes": codes,
+        "errors": errors,
+    }
+
+
+# --- profile ----------------------------------------------------------------------------------
+
+
+def profile(app, request_id: int, requests: int = 2000) -> None:
+    """The 304 poll in-process under cProfile: the 25 heaviest functions by own + callee time."""
+    import cProfile
+    import pstats
+
+    client = app.test_client()
+    page = client.get("/sign-in")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
+    client.post("/sign-in", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token[1]})
+    url = f"/sync/{request_id}/status"
+    etag = client.get(url, headers={"HX-Request": "true"}).headers["ETag"]
+    headers = {"HX-Request": "true", "If-None-Match": etag}
+    assert client.get(url, headers=headers).status_code == 304
+    # Log at INFO as gunicorn does, into the void (the app's handler writes to sys.stdout).
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)
+    profiler = cProfile.Profile()
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        started = time.perf_counter()
+        profiler.enable()
+        for _ in range(requests):
+            client.get(url, headers=headers)
+        profiler.disable()
+    root.setLevel(level)
+    per_request = (time.perf_counter() - started) / requests * 1000
+    print(f"\nprofile: {requests} in-process 304 polls, {per_request:.2f} ms each under cProfile")
+    stats = pstats.Stats(profiler).sort_stats("cumulative")
+    stats.print_stats(25)
+    print("the app's own functions, and the extensions' request hooks:")
+    stats.print_stats(r"/app/|flask_login|flask_wtf|flask_limiter|sessions\.py|keys\.py", 30)
+
+
+if __name__ == "__main__":
+    main()
