@@ -33,14 +33,18 @@ def test_a_lost_job_is_queued_again_and_the_image_gets_processed(app, run_jobs):
     image_id = _upload_and_lose_the_job(app)
     assert run_jobs() == 0
 
-    assert reconcile(timedelta(minutes=15), now=later()) == {"images": [image_id], "mail": []}
+    assert reconcile(timedelta(minutes=15), now=later()) == {
+        "images": [image_id],
+        "mail": [],
+        "sync": [],
+    }
     assert run_jobs() == 1
     assert db.session.get(Image, image_id).status is ImageStatus.READY
 
 
 def test_recent_work_is_left_alone(app):
     _upload_and_lose_the_job(app)
-    assert reconcile(timedelta(minutes=15)) == {"images": [], "mail": []}
+    assert reconcile(timedelta(minutes=15)) == {"images": [], "mail": [], "sync": []}
     assert _queued(app) == 0
 
 

@@ -280,3 +280,26 @@ def test_a_sync_started_right_after_an_upload_waits_for_the_files(
     task = task_of(release, "avatar")
     assert (task.status, task.attempts) == (TaskStatus.SUCCEEDED, 1)
     assert fake_mastodon.current("alice")["avatar"] is not None
+
+
+def test_of_two_copies_of_a_job_only_one_pushes(app, pat, alice, fake_mastodon, run_jobs):
+    """A re-queued copy racing the original: both read "queued", one claims the task."""
+    from sqlalchemy.orm import Session
+
+    from app.services.sync.engine import _claim, utcnow
+
+    ready_images(pat, run_jobs)
+    release = releases.start(pat)
+    db.session.commit()
+    empty_queues(app)
+    task = task_of(release, "avatar")
+    assert task.status is TaskStatus.QUEUED  # what the second copy has read
+
+    with Session(db.engine) as first_copy:  # the first copy, in another worker, claims it now
+        assert _claim(first_copy.get(SyncTask, task.id), utcnow())
+        first_copy.commit()
+
+    assert engine.run(task.id) is TaskStatus.RUNNING  # the second copy stands back
+    db.session.expire_all()
+    assert db.session.get(SyncTask, task.id).attempts == 1
+    assert fake_mastodon.pushes == []

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import object_session
 
 from app.extensions import db
 from app.jobs import enqueue_on_commit
@@ -68,9 +69,9 @@ def run(task_id: int) -> TaskStatus | None:
         db.session.commit()
         return task.status
     interrupted = task.status is TaskStatus.RUNNING  # its lease ran out: a worker died mid-push
-    task.status = TaskStatus.RUNNING
-    task.attempts += 1
-    task.lease_until = now + timedelta(seconds=current_app.config["SYNC_LEASE_SECONDS"])
+    if not _claim(task, now):
+        db.session.commit()  # another copy of this job claimed it first; its account turn too
+        return TaskStatus.RUNNING
     _changed(task)
     db.session.commit()
     try:
@@ -189,6 +190,30 @@ def _reconnect_message(account: PlatformAccount) -> str:
     if account.status is AccountStatus.REVOKED:
         return "This account was disconnected."
     return account.last_error or "Reconnect this account to sync to it."
+
+
+def _claim(task: SyncTask, now: datetime) -> bool:
+    """Mark the task running, in one conditional UPDATE: of two copies of its job (a re-queue
+    racing the original), exactly one gets past this point."""
+    lease = now + timedelta(seconds=current_app.config["SYNC_LEASE_SECONDS"])
+    session = object_session(task) or db.session()
+    claimed = session.execute(
+        update(SyncTask)
+        .where(
+            SyncTask.id == task.id,
+            or_(
+                SyncTask.status.in_((TaskStatus.QUEUED, TaskStatus.RETRYING)),
+                (SyncTask.status == TaskStatus.RUNNING)
+                & or_(SyncTask.lease_until.is_(None), SyncTask.lease_until < now),
+            ),
+        )
+        .values(status=TaskStatus.RUNNING, attempts=SyncTask.attempts + 1, lease_until=lease)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return False
+    session.refresh(task)
+    return True
 
 
 def _take_account(account: PlatformAccount, task: SyncTask, now: datetime) -> bool:
