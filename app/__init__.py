@@ -33,6 +33,9 @@ def create_app(config: type[Config] | Config | None = None) -> Flask:
     trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
+    from app.blueprints.sync.polls import answer_unchanged_polls
+
+    answer_unchanged_polls(app)
     register_request_hooks(app)
     register_template_helpers(app)
     from app.security_headers import register_security_headers
@@ -183,7 +186,7 @@ def register_request_hooks(app: Flask) -> None:
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     # the id, never get_id(): that carries the session key, a secret
-                    "user_id": getattr(user, "id", None) or g.get("user_id_hint"),
+                    "user_id": getattr(user, "id", None),
                     "remote_addr": request.remote_addr,
                 },
             )

@@ -63,7 +63,12 @@ class DerivedKeySessionInterface(SecureCookieSessionInterface):
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
             return None
-        return URLSafeTimedSerializer(
+        # Deriving the keys is HKDF work on every request otherwise; a rotation changes the key.
+        cache_key = (app.secret_key, tuple(fallback_secrets(app)))
+        cached = app.extensions.get("session_serializer")
+        if cached is not None and cached[0] == cache_key:
+            return cached[1]
+        serializer = URLSafeTimedSerializer(
             verification_keys(app, SESSIONS),
             salt=self.salt,
             serializer=self.serializer,
@@ -72,6 +77,8 @@ class DerivedKeySessionInterface(SecureCookieSessionInterface):
                 "digest_method": self.digest_method,
             },
         )
+        app.extensions["session_serializer"] = (cache_key, serializer)
+        return serializer
 
 
 def init_keys(app: Flask) -> None:

@@ -8,17 +8,16 @@ Setup: a fresh database `linkarooie_bench_<pid>` (flask_migrate.upgrade; dropped
 Redis database 15 (BENCH_POLL_REDIS_URL; refused unless empty, flushed at the end), one person
 with a connected account and an unfinished release (two queued tasks; no worker runs, so it
 stays unfinished). `gunicorn -c gunicorn.conf.py wsgi:app` as in the Procfile (WEB_CONCURRENCY
-workers, default 2; max_requests 1000 with jitter; LOG_LEVEL=INFO, one JSON line per request)
-with `--bind 127.0.0.1:<port>` added, since the config file binds every interface. The table
-counts worker boots: max_requests recycles a worker every ~1,000 answers, and the new one
-imports the app again while its share of the connections waits (`--gunicorn-arg=--max-requests=0`
-shows the difference). The person signs in through the form (CSRF token from
-the page, session cookie kept); the first GET of /sync/<id>/status gives the ETag.
+workers, default 2, WEB_THREADS threads each; LOG_LEVEL=INFO, one JSON line per request) with
+`--bind 127.0.0.1:<port>` added, since the config file binds every interface. The table counts
+worker boots: a worker recycled mid-run (`--gunicorn-arg=--max-requests=1000` shows what that
+costs) leaves its share of the connections waiting. The person signs in through the form (CSRF
+token from the page, session cookie kept); the first GET of /sync/<id>/status gives the ETag.
 
 Load: 64 connections on loopback for `--seconds` each (after a 2 s warm-up), closed loop: each
 connection sends its next request when the answer arrives. wrk when installed (-t2, a Lua
-script counts the status codes), else a Python asyncio client on raw HTTP/1.1 sockets. Gunicorn's
-sync workers close the connection after every answer, so both clients reconnect each request.
+script counts the status codes), else a Python asyncio client on raw HTTP/1.1 sockets; both keep
+connections alive, as gunicorn's threaded workers allow.
   (a) bare:   GET /healthz, a constant JSON body
   (b) status: GET /sync/<id>/status as the signed-in person, with HX-Request: true and
               If-None-Match: <ETag>, a browser revalidating: every answer must be a 304
@@ -152,10 +151,10 @@ def run(args, client: str, env: dict[str, str], work: Path, port: int) -> dict:
     finally:
         server.stop()
     log = (work / "logs" / "gunicorn.log").read_text(errors="replace")
-    workers = env["WEB_CONCURRENCY"]
-    print(f"\ngunicorn: {workers} sync workers; client: {client}; {args.seconds:g} s each")
-    # max_requests recycles each worker after ~1,000 answers; a new one imports the app again.
-    print(f"worker boots (recycled by max_requests): {log.count('Booting worker')}\n")
+    workers, threads = env["WEB_CONCURRENCY"], env.get("WEB_THREADS", "4")
+    shape = f"{workers} workers × {threads} threads"
+    print(f"\ngunicorn: {shape}; client: {client}; {args.seconds:g} s each")
+    print(f"worker boots: {log.count('Booting worker')}\n")
     print(f"{'target':22} {'conns':>5} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} codes")
     for name, row in rows.items():
         codes = ", ".join(f"{code}×{n}" for code, n in sorted(row["codes"].items()))
