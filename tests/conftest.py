@@ -44,7 +44,7 @@ pytest_plugins = [
     "tests.peers.mail",
     "tests.peers.oidc",
     "tests.peers.fake_providers",
-    "tests.peers.mastodon",
+    "tests.peers.platforms",
     "tests.peers.pds",
 ]
 

@@ -1,7 +1,7 @@
-"""pytest plugin and standalone server: a loopback Mastodon instance for the sync engine's tests
-and benchmarks, following docs.joinmastodon.org (methods/apps, methods/oauth, methods/accounts,
-methods/instance, api/rate-limits) and what Mastodon 4.3 answers (Doorkeeper errors,
-rack-attack headers, Paperclip validation messages):
+"""A loopback Mastodon instance for the sync engine's tests (fixture in tests/peers/platforms.py),
+benchmarks and trying the app by hand (standalone, below), following docs.joinmastodon.org
+(methods/apps, methods/oauth, methods/accounts, methods/instance, api/rate-limits) and what
+Mastodon 4.3 answers (Doorkeeper errors, rack-attack headers, Paperclip validation messages):
 
   POST  /api/v1/apps                          register a client: client_id + client_secret
   GET   /oauth/authorize                      auto-approves as `.approve_as`, 302 with code+state
@@ -27,12 +27,10 @@ import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import make_server
 
@@ -324,14 +322,6 @@ class FakeMastodon:
         @app.get("/api/v2/instance")
         def instance2():
             return jsonify(instance_v2(self))
-
-
-@pytest.fixture
-def fake_mastodon() -> Iterator[FakeMastodon]:
-    server = FakeMastodon()
-    server.start()
-    yield server
-    server.stop()
 
 
 def main() -> None:
