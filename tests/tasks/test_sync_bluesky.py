@@ -130,3 +130,39 @@ def _app_password_names(pds, session) -> list[str]:
         timeout=10,
     )
     return [entry["name"] for entry in answer.json()["passwords"]]
+
+
+def test_our_cid_for_a_blob_is_the_one_the_pds_gives_it(pds, bob):
+    from app.services.platforms.bluesky import blob_cid
+    from tests.images import avatar_jpeg
+
+    data = avatar_jpeg(size=300)
+    assert pds.upload_blob(bob, data, "image/jpeg")["ref"]["$link"] == blob_cid(data)
+
+
+def test_a_push_that_landed_before_its_worker_died_is_not_repeated(app, pat, pds, bob, run_jobs):
+    from app.models import SyncTask
+    from app.services.sync import engine
+    from tests.conftest import empty_queues
+    from tests.sync_support import task_of
+
+    account = connect(pat, pds, bob)
+    ready_images(pat, run_jobs)
+    release = releases.start(pat)
+    db.session.commit()
+    empty_queues(app)
+    task = task_of(release, "avatar")
+    data = variant_bytes(app, task.request.avatar_image, "bluesky_avatar")
+    get("bluesky").push(account, "avatar", data, "image/jpeg")  # what the dead worker did
+    task.status = TaskStatus.RUNNING
+    task.attempts = 1
+    task.content_sha256 = __import__("hashlib").sha256(data).hexdigest()
+    task.lease_until = datetime.now(UTC) - timedelta(seconds=1)
+    db.session.commit()
+    record_before = pds.profile(bob)
+
+    engine.run(task.id)
+    db.session.expire_all()
+    task = db.session.get(SyncTask, task.id)
+    assert task.status is TaskStatus.SUCCEEDED and task.attempts == 2
+    assert pds.profile(bob) == record_before  # no second write

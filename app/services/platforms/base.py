@@ -96,12 +96,19 @@ class Adapter:
     key: ClassVar[str]
     label: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # The platform names stored images by their content (Bluesky's blob CIDs): whether a slot
+    # holds our bytes can be read off the slot itself (`shows`), with no "before" to compare.
+    content_addressed: ClassVar[bool] = False
 
     def push(self, account: PlatformAccount, slot: str, data: bytes, mime: str) -> Pushed:
         raise NotImplementedError
 
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         """What the platform shows in `slot` now (to tell, after a crash, whether a push landed)."""
+        raise NotImplementedError
+
+    def shows(self, account: PlatformAccount, slot: str, data: bytes) -> bool:
+        """Whether `slot` holds exactly `data` now (content-addressed platforms only)."""
         raise NotImplementedError
 
     def revoke(self, account: PlatformAccount) -> None:

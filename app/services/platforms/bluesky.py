@@ -12,6 +12,7 @@ used again. A push uploads the blob, reads `app.bsky.actor.profile/self` and wri
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +50,7 @@ SWAP_ATTEMPTS = 3
 class Bluesky(Adapter):
     key = "bluesky"
     label = "Bluesky"
+    content_addressed = True
     capabilities = Capabilities(
         slots={"avatar": "bluesky_avatar", "banner": "bluesky_banner"},
         connect="app_password",
@@ -187,6 +189,16 @@ class Bluesky(Adapter):
         blob = value.get(FIELDS[slot])
         return self._blob_url(account, blob) if isinstance(blob, dict) else None
 
+    def shows(self, account: PlatformAccount, slot: str, data: bytes) -> bool:
+        http = PlatformHttp()
+        try:
+            value = self._profile(http, account).get("value") or {}
+        finally:
+            http.close()
+        blob = value.get(FIELDS[slot])
+        ref = (blob.get("ref") or {}).get("$link") if isinstance(blob, dict) else None
+        return ref == blob_cid(data)
+
     def revoke(self, account: PlatformAccount) -> None:
         if not account.refresh_token:
             return
@@ -303,6 +315,13 @@ def _failure(response: requests.Response, name: str) -> Exception:
     if status == 401 or name in AUTH_ERRORS:
         return ReconnectNeeded(f"Bluesky refused our session: {message}")
     return Permanent(f"Bluesky refused the image: {message}")
+
+
+def blob_cid(data: bytes) -> str:
+    """The CID a PDS gives these bytes as a blob: CIDv1, raw codec, sha2-256, base32."""
+    digest = hashlib.sha256(data).digest()
+    binary = bytes([0x01, 0x55, 0x12, 0x20]) + digest  # version, raw, sha2-256, 32 bytes
+    return "b" + base64.b32encode(binary).decode().lower().rstrip("=")
 
 
 def _expiry(jwt: str) -> datetime | None:

@@ -105,16 +105,24 @@ def _attempt(task: SyncTask, account: PlatformAccount, interrupted: bool) -> Non
         task.remote_url = pushed.remote_url
         _finish(task, TaskStatus.SKIPPED, None)
         return
-    if interrupted and task.content_sha256 == digest and task.remote_before is not None:
-        now_showing = adapter.current_image_url(account, task.slot) or ""
-        if now_showing != task.remote_before:
-            _record_push(account, task, digest, now_showing or None)
-            return
+    if interrupted and task.content_sha256 == digest and _landed(adapter, account, task, data):
+        _record_push(account, task, digest, adapter.current_image_url(account, task.slot))
+        return
     task.content_sha256 = digest
-    task.remote_before = adapter.current_image_url(account, task.slot) or ""
+    if not adapter.content_addressed:
+        task.remote_before = adapter.current_image_url(account, task.slot) or ""
     db.session.commit()  # the record a crash-recovery run compares against
     result = adapter.push(account, task.slot, data, mime)
     _record_push(account, task, digest, result.remote_url)
+
+
+def _landed(adapter, account: PlatformAccount, task: SyncTask, data: bytes) -> bool:
+    """After a crash mid-push: did the upload reach the platform before the worker died?"""
+    if adapter.content_addressed:
+        return adapter.shows(account, task.slot, data)
+    if task.remote_before is None:
+        return False  # the crash came before the upload began
+    return (adapter.current_image_url(account, task.slot) or "") != task.remote_before
 
 
 def _file(task: SyncTask) -> tuple[bytes, str]:

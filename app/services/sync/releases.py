@@ -74,7 +74,9 @@ def start(
     if not release.tasks:
         raise NothingToSync("None of the chosen accounts takes the chosen images.")
     db.session.flush()
-    for task in release.tasks:
+    # Slot by slot (every account's avatar, then every banner): two workers then start on
+    # different accounts rather than the second waiting for the first's turn on one account.
+    for task in sorted(release.tasks, key=lambda t: (t.slot, t.account_id)):
         enqueue_on_commit("run_sync_task", task.id)
     progress.changed_on_commit(release.id, user.id)
     return release
