@@ -1,7 +1,11 @@
 """The RQ worker: `python worker.py` runs every app queue, with RQ's scheduler for delayed jobs,
 and a child process running RQ's cron scheduler for the periodic jobs (app/jobs/periodic.py)."""
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 
 from rq.worker import HerokuWorker
 
@@ -10,6 +14,20 @@ from app.extensions import db
 from app.jobs import RQBackend
 
 MAINTENANCE_SECONDS = 30
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_the_worker() -> None:
+    """In every child the worker forks (RQ's scheduler, the periodic scheduler, work horses):
+    end when the worker ends. RQ's scheduler process never checks, so a worker killed with
+    SIGKILL (a crash the single-dyno supervisor restarts after) would leave it running forever,
+    still holding the scheduler lock and a Redis connection."""
+    if sys.platform != "linux":
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(1)
 
 
 class AppWorker(HerokuWorker):
@@ -37,6 +55,7 @@ def main() -> None:
         raise SystemExit(
             "REDIS_URL is not set: the embedded default runs jobs inside the web process."
         )
+    os.register_at_fork(after_in_child=die_with_the_worker)
     # A process, not a thread: the worker forks a work horse per job, and forking a process
     # with a second thread in it can copy a lock that thread held.
     periodic = multiprocessing.get_context("fork").Process(

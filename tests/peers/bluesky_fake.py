@@ -32,7 +32,14 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import make_server
 
-from tests.peers.platform_faults import Fault, Faults, PushLog, RateLimiter, sniff_image
+from tests.peers.platform_faults import (
+    Fault,
+    FaultControls,
+    Faults,
+    PushLog,
+    RateLimiter,
+    sniff_image,
+)
 
 PROFILE = "app.bsky.actor.profile"
 IMAGE_FIELDS = ("avatar", "banner")
@@ -85,8 +92,11 @@ class Session:
     spent: bool = False
 
 
-class FakeBluesky:
+class FakeBluesky(FaultControls):
     """One PDS on 127.0.0.1:<port>; all state in memory, one request at a time."""
+
+    push_path = "putRecord"
+    chaos_reset_range = (1.0, 2.0)  # RateLimit-Reset is whole Unix seconds
 
     def __init__(self, access_ttl: float = 7200, refresh_ttl: float = 90 * 86400) -> None:
         self.access_ttl, self.refresh_ttl = access_ttl, refresh_ttl
@@ -122,44 +132,6 @@ class FakeBluesky:
             f: self.blobs[record[f]["ref"]["$link"]][1] if f in record else None
             for f in IMAGE_FIELDS
         }
-
-    def rate_limit(self, limit: int, window_seconds: float) -> None:
-        """Per-account limit on putRecord, on top of the general per-account limit."""
-        self.push_limit = RateLimiter(limit, window_seconds)
-
-    def fail_next(
-        self,
-        status: int,
-        *,
-        times: int = 1,
-        reset_in: float | None = None,
-        error: str | None = None,
-        path: str = "putRecord",
-    ) -> None:
-        self.faults.script(status, times, path, reset_in, error)
-
-    def chaos(
-        self,
-        fault_rate: float = 0.2,
-        latency: tuple[float, float] = (0.0, 0.05),
-        seed: int | None = None,
-        reset_range: tuple[float, float] = (1.0, 2.0),
-    ) -> None:
-        """Answer a random `fault_rate` of putRecords with 429/5xx; delay every request.
-
-        The reset is whole Unix seconds, so a 429 here asks for a wait of one to two seconds.
-        """
-        self.faults.chaos(fault_rate, latency, seed, reset_range)
-
-    def calm(self) -> None:
-        self.faults.calm()
-
-    @property
-    def pushes(self) -> list[dict[str, Any]]:
-        return self.log.pushes
-
-    def duplicate_pushes(self) -> int:
-        return self.log.duplicates()
 
     def start(self) -> None:
         self.thread.start()

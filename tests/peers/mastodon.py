@@ -29,7 +29,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import make_server
@@ -42,7 +41,15 @@ from tests.peers.mastodon_shapes import (
     instance_v2,
     validation_messages,
 )
-from tests.peers.platform_faults import Fault, Faults, PushLog, RateLimiter, sha256, sniff_image
+from tests.peers.platform_faults import (
+    Fault,
+    FaultControls,
+    Faults,
+    PushLog,
+    RateLimiter,
+    sha256,
+    sniff_image,
+)
 
 MIB = 1024 * 1024
 SLOTS = ("avatar", "header")
@@ -68,8 +75,10 @@ class Account:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # slot -> (path, bytes)
 
 
-class FakeMastodon:
+class FakeMastodon(FaultControls):
     """One Mastodon instance on 127.0.0.1:<port>; all state in memory, one request at a time."""
+
+    push_path = "update_credentials"
 
     def __init__(self, users: tuple[str, ...] = ("alice", "bob"), port: int = 0) -> None:
         self.apps: dict[str, App] = {}  # client_id -> app; len() = registrations
@@ -120,41 +129,6 @@ class FakeMastodon:
     def current(self, username: str) -> dict[str, bytes | None]:
         files = self.accounts[username].files
         return {slot: files[slot][1] if slot in files else None for slot in SLOTS}
-
-    def rate_limit(self, limit: int, window_seconds: float) -> None:
-        """Per-account limit on update_credentials, on top of the 300 / 5 min API limit."""
-        self.push_limit = RateLimiter(limit, window_seconds)
-
-    def fail_next(
-        self,
-        status: int,
-        *,
-        times: int = 1,
-        reset_in: float | None = None,
-        error: str | None = None,
-        path: str = "update_credentials",
-    ) -> None:
-        self.faults.script(status, times, path, reset_in, error)
-
-    def chaos(
-        self,
-        fault_rate: float = 0.2,
-        latency: tuple[float, float] = (0.0, 0.05),
-        seed: int | None = None,
-        reset_range: tuple[float, float] = (0.05, 1.0),
-    ) -> None:
-        """Answer a random `fault_rate` of pushes with 429/500/502/503; delay every request."""
-        self.faults.chaos(fault_rate, latency, seed, reset_range)
-
-    def calm(self) -> None:
-        self.faults.calm()
-
-    @property
-    def pushes(self) -> list[dict[str, Any]]:
-        return self.log.pushes
-
-    def duplicate_pushes(self) -> int:
-        return self.log.duplicates()
 
     def start(self) -> None:
         self.thread.start()

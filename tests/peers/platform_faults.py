@@ -176,3 +176,50 @@ def sniff_image(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+class FaultControls:
+    """What tests and benchmarks call on either fake server: a push rate limit, scripted and
+    random faults, and the log of pushes. A fake sets `faults`, `log` and `push_limit`."""
+
+    push_path: str  # the request a push is ("update_credentials", "putRecord")
+    # How far ahead a random 429 sets the reset; Bluesky's header is whole seconds.
+    chaos_reset_range: tuple[float, float] = (0.05, 1.0)
+    faults: Faults
+    log: PushLog
+    push_limit: RateLimiter | None
+
+    def rate_limit(self, limit: int, window_seconds: float) -> None:
+        """Per-account limit on pushes, on top of the platform's general limit."""
+        self.push_limit = RateLimiter(limit, window_seconds)
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        reset_in: float | None = None,
+        error: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.faults.script(status, times, path or self.push_path, reset_in, error)
+
+    def chaos(
+        self,
+        fault_rate: float = 0.2,
+        latency: tuple[float, float] = (0.0, 0.05),
+        seed: int | None = None,
+        reset_range: tuple[float, float] | None = None,
+    ) -> None:
+        """Answer a random `fault_rate` of pushes with 429/5xx; delay every request."""
+        self.faults.chaos(fault_rate, latency, seed, reset_range or self.chaos_reset_range)
+
+    def calm(self) -> None:
+        self.faults.calm()
+
+    @property
+    def pushes(self) -> list[dict[str, Any]]:
+        return self.log.pushes
+
+    def duplicate_pushes(self) -> int:
+        return self.log.duplicates()

@@ -33,6 +33,7 @@ from app.services import platforms
 from app.services.exceptions import DomainError
 from app.services.notifications.mail import external_url
 from app.services.platforms import connections
+from app.services.platforms.base import Connection
 
 PENDING = "platform_pending"  # OAuth round trips in flight, newest last
 MAX_PENDING = 5  # a few tabs' worth; older ones are dropped so the cookie stays small
@@ -107,13 +108,9 @@ def connect(platform: str) -> Any:
             db.session.commit()  # the app registered on a new instance is kept for everyone
             _remember(platform, authorization.pending)
             return redirect(authorization.url, 303)
-        connection = adapter.connect(_form())
-        account = connections.save(current_user, platform, connection, ip=client_ip())
-        db.session.commit()
+        return _connected(platform, adapter.connect(_form()))
     except DomainError as exc:
         return _failed(exc, platform)
-    flash(f"Connected {adapter.label} as {account.handle}.", "success")
-    return redirect(url_for("connections.index"), 303)
 
 
 @bp.get("/connections/<platform>/callback")
@@ -129,14 +126,18 @@ def callback(platform: str) -> Any:
             platform=platform,
         )
     try:
-        connection = adapter.finish_authorization(
-            pending, request.args.to_dict(), _callback_url(platform)
+        args = request.args.to_dict()
+        return _connected(
+            platform, adapter.finish_authorization(pending, args, _callback_url(platform))
         )
-        account = connections.save(current_user, platform, connection, ip=client_ip())
-        db.session.commit()
     except DomainError as exc:
         return _failed(exc, platform)
-    flash(f"Connected {adapter.label} as {account.handle}.", "success")
+
+
+def _connected(platform: str, connection: Connection) -> Response:
+    account = connections.save(current_user, platform, connection, ip=client_ip())
+    db.session.commit()
+    flash(f"Connected {platforms.get(platform).label} as {account.handle}.", "success")
     return redirect(url_for("connections.index"), 303)
 
 
