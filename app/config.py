@@ -185,6 +185,8 @@ class Config:
     SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 6)
     SYNC_RETRY_BASE = env_int("SYNC_RETRY_BASE", 30)
     SYNC_RETRY_MAX = env_int("SYNC_RETRY_MAX", 3600)
+    # A 429 is the platform pacing us: up to this many of them do not count as failed tries.
+    SYNC_RATE_LIMIT_WAITS = env_int("SYNC_RATE_LIMIT_WAITS", 20)
     # How long one push may hold its account before another worker may take over (a worker
     # killed mid-push frees it this way); keep it above a push's worst case.
     SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 120)

@@ -102,6 +102,9 @@ class SyncTask(TimestampMixin, db.Model):
         server_default=TaskStatus.QUEUED.value,
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Attempts the platform answered "slow down" (429): waits, not failures, so they do not
+    # count towards giving up (up to SYNC_RATE_LIMIT_WAITS of them).
+    rate_limited: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # While running: until when the worker holds it (after that the reconciler takes it back).
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

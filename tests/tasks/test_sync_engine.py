@@ -303,3 +303,20 @@ def test_of_two_copies_of_a_job_only_one_pushes(app, pat, alice, fake_mastodon, 
     db.session.expire_all()
     assert db.session.get(SyncTask, task.id).attempts == 1
     assert fake_mastodon.pushes == []
+
+
+def test_the_platform_pacing_us_does_not_count_as_failed_tries(
+    app, pat, alice, fake_mastodon, run_jobs
+):
+    app.config.update(SYNC_MAX_ATTEMPTS=2)
+    try:
+        ready_images(pat, run_jobs)
+        fake_mastodon.fail_next(429, reset_in=0.3, times=6)  # three 429s for each slot
+        release = releases.start(pat)
+        db.session.commit()
+        release = settle(run_jobs, release.id)
+    finally:
+        app.config.update(SYNC_MAX_ATTEMPTS=6)
+    assert [(t.status, t.attempts, t.rate_limited) for t in release.tasks] == [
+        (TaskStatus.SUCCEEDED, 4, 3)
+    ] * 2

@@ -43,11 +43,15 @@ class PushFailure(Exception):
 
 
 class RetryLater(PushFailure):
-    """Try again later: at `retry_at` when the platform said when, else after our back-off."""
+    """Try again later: at `retry_at` when the platform said when, else after our back-off.
+    `rate_limited`: the platform is pacing us (429), which is a wait, not a failure."""
 
-    def __init__(self, message: str, retry_at: datetime | None = None):
+    def __init__(
+        self, message: str, retry_at: datetime | None = None, *, rate_limited: bool = False
+    ):
         super().__init__(message)
         self.retry_at = retry_at
+        self.rate_limited = rate_limited
 
 
 class ReconnectNeeded(PushFailure):

@@ -306,6 +306,7 @@ def _failure(response: requests.Response, name: str) -> Exception:
             "Bluesky's rate limit was reached.",
             reset_from_epoch(response.headers.get("RateLimit-Reset"))
             or retry_after(response.headers.get("Retry-After")),
+            rate_limited=True,
         )
     if status >= 500 or status == 408:
         return RetryLater(

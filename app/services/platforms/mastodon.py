@@ -264,7 +264,7 @@ class Mastodon(Adapter):
             raise ReconnectNeeded(f"Mastodon refused our access: {message}")
         if status == 429:
             reset = reset_from_iso(response.headers.get("X-RateLimit-Reset"))
-            raise RetryLater("Mastodon's rate limit was reached.", reset)
+            raise RetryLater("Mastodon's rate limit was reached.", reset, rate_limited=True)
         if status >= 500 or status == 408:
             raise RetryLater(
                 f"Mastodon answered {status}; will try again.",

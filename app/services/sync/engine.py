@@ -154,7 +154,9 @@ def _record_push(account: PlatformAccount, task: SyncTask, digest: str, url: str
 
 def _retry_or_give_up(task: SyncTask, failure: RetryLater) -> None:
     config = current_app.config
-    if task.attempts >= config["SYNC_MAX_ATTEMPTS"]:
+    if failure.rate_limited and task.rate_limited < config["SYNC_RATE_LIMIT_WAITS"]:
+        task.rate_limited += 1
+    if task.attempts - task.rate_limited >= config["SYNC_MAX_ATTEMPTS"]:
         _finish(task, TaskStatus.FAILED, f"{failure.message} Gave up after {task.attempts} tries.")
         return
     now = utcnow()
@@ -256,7 +258,7 @@ def retry(task: SyncTask) -> SyncTask:
     if not task.is_finished or task.status in (TaskStatus.SUCCEEDED, TaskStatus.SKIPPED):
         return task
     task.status = TaskStatus.QUEUED
-    task.attempts = 0
+    task.attempts = task.rate_limited = 0
     task.error = None
     task.finished_at = None
     task.request.finished_at = None
