@@ -7,6 +7,9 @@ service). `createSession` runs once at connect time (it is tightly rate-limited)
 access JWT is refreshed with `refreshSession`, and only if that fails is the stored app password
 used again. A push uploads the blob, reads `app.bsky.actor.profile/self` and writes it back with
 `swapRecord`, so the display name, description and every other field survive.
+
+Over 300 lines on purpose: finding the PDS, keeping the session and writing the record are
+one platform's protocol, and the registry's rule is one module per platform.
 """
 
 from __future__ import annotations
