@@ -180,6 +180,14 @@ class Config:
     # Where did:plc identities are resolved to find a Bluesky account's PDS.
     BLUESKY_PLC_URL = os.environ.get("BLUESKY_PLC_URL", "https://plc.directory")
     PLATFORM_HTTP_TIMEOUT = env_int("PLATFORM_HTTP_TIMEOUT", 20)  # seconds per platform call
+    # Gravatar: one app registered by the site operator; sign-in happens at WordPress.com.
+    # Without a client id the Gravatar card says it is not configured.
+    GRAVATAR_CLIENT_ID = os.environ.get("GRAVATAR_CLIENT_ID") or None
+    GRAVATAR_CLIENT_SECRET = os.environ.get("GRAVATAR_CLIENT_SECRET") or None
+    GRAVATAR_AUTH_BASE_URL = os.environ.get(
+        "GRAVATAR_AUTH_BASE_URL", "https://public-api.wordpress.com"
+    )
+    GRAVATAR_API_BASE_URL = os.environ.get("GRAVATAR_API_BASE_URL", "https://api.gravatar.com")
     # A failed push is retried after SYNC_RETRY_BASE seconds, doubling with jitter up to
     # SYNC_RETRY_MAX (or at the platform's rate-limit reset), SYNC_MAX_ATTEMPTS times in all.
     SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 6)

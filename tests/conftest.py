@@ -45,6 +45,7 @@ pytest_plugins = [
     "tests.peers.oidc",
     "tests.peers.fake_providers",
     "tests.peers.platforms",
+    "tests.peers.gravatar_fixture",
     "tests.peers.pds",
 ]
 

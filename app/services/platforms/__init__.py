@@ -8,9 +8,12 @@ from __future__ import annotations
 from app.services.exceptions import NotFound
 from app.services.platforms.base import Adapter
 from app.services.platforms.bluesky import Bluesky
+from app.services.platforms.gravatar import Gravatar
 from app.services.platforms.mastodon import Mastodon
 
-REGISTRY: dict[str, Adapter] = {adapter.key: adapter for adapter in (Mastodon(), Bluesky())}
+REGISTRY: dict[str, Adapter] = {
+    adapter.key: adapter for adapter in (Mastodon(), Bluesky(), Gravatar())
+}
 
 
 def get(key: str) -> Adapter:
