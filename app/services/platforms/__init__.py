@@ -9,8 +9,9 @@ from app.services.exceptions import NotFound
 from app.services.platforms.base import Adapter
 from app.services.platforms.bluesky import Bluesky
 from app.services.platforms.mastodon import Mastodon
+from app.services.platforms.x import X
 
-REGISTRY: dict[str, Adapter] = {adapter.key: adapter for adapter in (Mastodon(), Bluesky())}
+REGISTRY: dict[str, Adapter] = {adapter.key: adapter for adapter in (Mastodon(), Bluesky(), X())}
 
 
 def get(key: str) -> Adapter:
