@@ -188,6 +188,12 @@ class Config:
         "GRAVATAR_AUTH_BASE_URL", "https://public-api.wordpress.com"
     )
     GRAVATAR_API_BASE_URL = os.environ.get("GRAVATAR_API_BASE_URL", "https://api.gravatar.com")
+    # X: the consumer key and secret of an X app with "Read and write" permission (OAuth 1.0a);
+    # X is offered only when both are set.
+    X_CLIENT_ID = os.environ.get("X_CLIENT_ID") or None
+    X_CLIENT_SECRET = os.environ.get("X_CLIENT_SECRET") or None
+    X_API_BASE_URL = os.environ.get("X_API_BASE_URL", "https://api.x.com")
+    X_AUTH_BASE_URL = os.environ.get("X_AUTH_BASE_URL", "https://api.x.com")
     # A failed push is retried after SYNC_RETRY_BASE seconds, doubling with jitter up to
     # SYNC_RETRY_MAX (or at the platform's rate-limit reset), SYNC_MAX_ATTEMPTS times in all.
     SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 6)

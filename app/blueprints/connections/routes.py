@@ -117,7 +117,11 @@ def connect(platform: str) -> Any:
 @verified_required
 def callback(platform: str) -> Any:
     adapter = platforms.get(platform)
-    pending = _take(platform, request.args.get("state", ""))
+    # OAuth 1.0a (X) has no `state`: the request token it sends back (or the one it says was
+    # denied) identifies the round trip instead.
+    args = request.args
+    state = args.get("state") or args.get("oauth_token") or args.get("denied") or ""
+    pending = _take(platform, state)
     if pending is None:
         return _page(
             400,

@@ -10,9 +10,10 @@ from app.services.platforms.base import Adapter
 from app.services.platforms.bluesky import Bluesky
 from app.services.platforms.gravatar import Gravatar
 from app.services.platforms.mastodon import Mastodon
+from app.services.platforms.x import X
 
 REGISTRY: dict[str, Adapter] = {
-    adapter.key: adapter for adapter in (Mastodon(), Bluesky(), Gravatar())
+    adapter.key: adapter for adapter in (Mastodon(), Bluesky(), X(), Gravatar())
 }
 
 

@@ -104,6 +104,11 @@ class Adapter:
     # holds our bytes can be read off the slot itself (`shows`), with no "before" to compare.
     content_addressed: ClassVar[bool] = False
 
+    def is_configured(self) -> bool:
+        """Whether this site has what the platform needs (say, an app's key); if not, the
+        platform is listed but cannot be connected."""
+        return True
+
     def push(self, account: PlatformAccount, slot: str, data: bytes, mime: str) -> Pushed:
         raise NotImplementedError
 
