@@ -10,6 +10,7 @@ engine and the pages never ask which platform they are dealing with.
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -96,7 +97,7 @@ class Authorization:
     pending: dict[str, Any] = field(default_factory=dict)
 
 
-class Adapter:
+class Adapter(ABC):
     key: ClassVar[str]
     label: ClassVar[str]
     capabilities: ClassVar[Capabilities]
@@ -109,12 +110,15 @@ class Adapter:
         platform is listed but cannot be connected."""
         return True
 
-    def push(self, account: PlatformAccount, slot: str, data: bytes, mime: str) -> Pushed:
-        raise NotImplementedError
+    @abstractmethod
+    def push(self, account: PlatformAccount, slot: str, data: bytes, mime: str) -> Pushed: ...
 
+    @abstractmethod
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         """What the platform shows in `slot` now (to tell, after a crash, whether a push landed)."""
-        raise NotImplementedError
+
+    # The methods below belong to one kind of adapter each (content-addressed, OAuth, app
+    # password); `capabilities.connect` and `content_addressed` say which an adapter has.
 
     def shows(self, account: PlatformAccount, slot: str, data: bytes) -> bool:
         """Whether `slot` holds exactly `data` now (content-addressed platforms only)."""
@@ -122,6 +126,7 @@ class Adapter:
 
     def revoke(self, account: PlatformAccount) -> None:
         """Give the token back where the platform allows it; errors are the caller's to ignore."""
+        return None  # platforms without a revocation endpoint forget the token on our side only
 
     def profile_url(self, account: PlatformAccount) -> str | None:
         return None
