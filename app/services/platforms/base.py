@@ -32,6 +32,8 @@ class Slot(enum.StrEnum):
 class Capabilities:
     # slot → the output preset whose file goes there
     slots: dict[str, str]
+    # oauth: a round trip through the platform's sign-in; app_password: typed credentials;
+    # manual: no API, the person names their account and we prepare the files (platforms/manual.py)
     connect: Literal["oauth", "app_password", "manual"]
     federated: bool = False  # the person names their server (instance or PDS)
     revocable: bool = False  # disconnecting can revoke the token at the platform
@@ -85,6 +87,15 @@ class Connection:
 
 
 @dataclass
+class ChooseAccounts:
+    """A sign-in that covers several accounts (a person's Facebook Pages): they pick which to
+    connect. `options` are (remote id, label); `pending` is kept, encrypted, until they choose."""
+
+    options: list[tuple[str, str]]
+    pending: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Pushed:
     remote_url: str | None = None
 
@@ -117,6 +128,10 @@ class Adapter(ABC):
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         """What the platform shows in `slot` now (to tell, after a crash, whether a push landed)."""
 
+    # Tokens that expire and can be renewed without the person (a refresh token): the periodic
+    # refresh job renews them ahead of expiry with `refresh`.
+    refreshable: ClassVar[bool] = False
+
     # The methods below belong to one kind of adapter each (content-addressed, OAuth, app
     # password); `capabilities.connect` and `content_addressed` say which an adapter has.
 
@@ -131,13 +146,22 @@ class Adapter(ABC):
     def profile_url(self, account: PlatformAccount) -> str | None:
         return None
 
+    def refresh(self, account: PlatformAccount) -> None:
+        """Renew the account's tokens in place (refreshable adapters only). Raises
+        ReconnectNeeded when the platform refuses the refresh, RetryLater when it is unreachable."""
+        raise NotImplementedError
+
     # OAuth adapters
     def start_authorization(self, form: dict[str, str], redirect_uri: str) -> Authorization:
         raise NotImplementedError
 
     def finish_authorization(
         self, pending: dict[str, Any], args: dict[str, str], redirect_uri: str
-    ) -> Connection:
+    ) -> Connection | ChooseAccounts:
+        raise NotImplementedError
+
+    def finish_choice(self, pending: dict[str, Any], chosen: list[str]) -> list[Connection]:
+        """After ChooseAccounts: the connections for the remote ids the person picked."""
         raise NotImplementedError
 
     # app-password adapters

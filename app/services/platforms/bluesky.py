@@ -54,6 +54,7 @@ class Bluesky(Adapter):
     key = "bluesky"
     label = "Bluesky"
     content_addressed = True
+    refreshable = True
     capabilities = Capabilities(
         slots={"avatar": "bluesky_avatar", "banner": "bluesky_banner"},
         connect="app_password",
@@ -201,6 +202,13 @@ class Bluesky(Adapter):
         blob = value.get(FIELDS[slot])
         ref = (blob.get("ref") or {}).get("$link") if isinstance(blob, dict) else None
         return ref == blob_cid(data)
+
+    def refresh(self, account: PlatformAccount) -> None:
+        http = PlatformHttp()
+        try:
+            self._refresh(http, account)
+        finally:
+            http.close()
 
     def revoke(self, account: PlatformAccount) -> None:
         if not account.refresh_token:
