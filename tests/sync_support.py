@@ -45,13 +45,13 @@ def variant_bytes(app, image: Image, preset_key: str) -> bytes:
 
 
 def settle(run_jobs, release_id: int, timeout: float = 20) -> SyncRequest:
-    """Run jobs (delayed ones once due) until every task of the release is finished."""
+    """Run jobs (delayed ones once due) until no automatic task of the release is left."""
     deadline = time.monotonic() + timeout
     while True:
         run_jobs(scheduled=True)
         db.session.expire_all()
         release = db.session.get(SyncRequest, release_id)
-        if release.is_finished or time.monotonic() > deadline:
+        if release.is_settled or time.monotonic() > deadline:
             return release
         time.sleep(0.1)
 

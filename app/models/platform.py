@@ -18,6 +18,8 @@ class AccountStatus(enum.StrEnum):
     EXPIRED = "expired"  # the platform refused our token: the person must reconnect
     REVOKED = "revoked"
     ERROR = "error"
+    # A platform without an API (platforms/manual.py): we prepare its files, the person uploads.
+    MANUAL = "manual"
 
 
 class PlatformAccount(TimestampMixin, db.Model):
@@ -59,7 +61,13 @@ class PlatformAccount(TimestampMixin, db.Model):
 
     @property
     def is_connected(self) -> bool:
+        """Connected to a platform we push to, with credentials it accepts."""
         return self.status == AccountStatus.CONNECTED
+
+    @property
+    def is_usable(self) -> bool:
+        """Can be part of a sync: connected, or a manual platform's account."""
+        return self.status in (AccountStatus.CONNECTED, AccountStatus.MANUAL)
 
     def slot(self, name: str) -> AccountSlot | None:
         return next((s for s in self.slots if s.slot == name), None)

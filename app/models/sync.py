@@ -23,10 +23,18 @@ class TaskStatus(enum.StrEnum):
     SKIPPED = "skipped"  # the platform already has these exact bytes from us
     FAILED = "failed"
     NEEDS_RECONNECT = "needs_reconnect"
+    # A manual platform's slot: the person uploads the prepared file, then marks it done or
+    # dismisses it (they'd rather not, this time).
+    MANUAL = "manual"
+    DONE = "done"
+    DISMISSED = "dismissed"
 
 
+# Automatic work still in flight (the engine's concern).
 UNFINISHED = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING)
-FINISHED_WELL = (TaskStatus.SUCCEEDED, TaskStatus.SKIPPED)
+# Anything a release still waits for, the person's manual steps included.
+OPEN = (*UNFINISHED, TaskStatus.MANUAL)
+FINISHED_WELL = (TaskStatus.SUCCEEDED, TaskStatus.SKIPPED, TaskStatus.DONE)
 
 
 class SyncRequest(TimestampMixin, db.Model):
@@ -57,19 +65,30 @@ class SyncRequest(TimestampMixin, db.Model):
 
     @property
     def status(self) -> str:
-        """queued / running while any task is unfinished; then succeeded, partial or failed."""
+        """queued / running while automatic work is unfinished; waiting while only the person's
+        manual steps are left; then succeeded, partial or failed (dismissed steps don't count)."""
         states = [task.status for task in self.tasks]
         if any(state in UNFINISHED for state in states):
-            if all(state == TaskStatus.QUEUED for state in states):
+            automatic = [state for state in states if state is not TaskStatus.MANUAL]
+            if all(state == TaskStatus.QUEUED for state in automatic):
                 return "queued"
             return "running"
-        good = sum(state in FINISHED_WELL for state in states)
-        if good == len(states):
+        if TaskStatus.MANUAL in states:
+            return "waiting"
+        counted = [state for state in states if state is not TaskStatus.DISMISSED]
+        good = sum(state in FINISHED_WELL for state in counted)
+        if good == len(counted):
             return "succeeded"
         return "partial" if good else "failed"
 
     @property
     def is_finished(self) -> bool:
+        """Complete: automatic tasks finished, manual ones done or dismissed."""
+        return all(task.status not in OPEN for task in self.tasks)
+
+    @property
+    def is_settled(self) -> bool:
+        """Nothing will change without the person: no automatic work in flight."""
         return all(task.status not in UNFINISHED for task in self.tasks)
 
     @classmethod
@@ -121,4 +140,8 @@ class SyncTask(TimestampMixin, db.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status not in UNFINISHED
+        return self.status not in OPEN
+
+    @property
+    def is_manual(self) -> bool:
+        return self.status in (TaskStatus.MANUAL, TaskStatus.DONE, TaskStatus.DISMISSED)

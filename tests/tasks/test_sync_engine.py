@@ -311,12 +311,14 @@ def test_the_platform_pacing_us_does_not_count_as_failed_tries(
     app.config.update(SYNC_MAX_ATTEMPTS=2)
     try:
         ready_images(pat, run_jobs)
-        fake_mastodon.fail_next(429, reset_in=0.3, times=6)  # three 429s for each slot
+        fake_mastodon.fail_next(429, reset_in=0.3, times=6)  # six 429s across the two slots
         release = releases.start(pat)
         db.session.commit()
         release = settle(run_jobs, release.id)
     finally:
         app.config.update(SYNC_MAX_ATTEMPTS=6)
-    assert [(t.status, t.attempts, t.rate_limited) for t in release.tasks] == [
-        (TaskStatus.SUCCEEDED, 4, 3)
-    ] * 2
+    # Which slot meets which 429 depends on timing; either way, with 2 tries allowed, every
+    # slot got there, and only the one successful try per slot counts as a try.
+    assert [t.status for t in release.tasks] == [TaskStatus.SUCCEEDED] * 2
+    assert [t.attempts - t.rate_limited for t in release.tasks] == [1, 1]
+    assert sum(t.rate_limited for t in release.tasks) == 6

@@ -126,6 +126,7 @@ def good_values(
         "session_id": str(session_id),
         "provider": "github",
         "preset_key": "thumb_avatar_256",
+        "preset": "mastodon_avatar",
         "token": "not-a-real-token",
         "key": "originals/ab/not-there.jpg",
         "filename": "css/app.css",

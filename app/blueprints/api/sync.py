@@ -2,6 +2,8 @@
 
 POST /api/v1/sync {"avatar_id": int|null, "banner_id": int|null, "accounts": [ids]|null}: null
 image ids mean the current avatar/banner, null accounts every connected account; 202 {"id"}.
+A manual platform's task carries "files", "zip_url" and "settings_url" and stays "manual" until
+POST /api/v1/sync/<id>/tasks/<task_id>/done (or /dismiss).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from app.blueprints.api import api_user, bp
+from app.downloads import attachment
 from app.extensions import db
-from app.models import SyncRequest
+from app.models import SyncRequest, SyncTask
 from app.security import owned_or_404
-from app.services.exceptions import DomainError
+from app.services.exceptions import DomainError, NotFound
+from app.services.notifications.mail import external_url
 from app.services.platforms import connections
-from app.services.sync import releases
+from app.services.sync import manual, releases
 
 FIELDS = ("avatar_id", "banner_id", "accounts")
 
@@ -58,12 +62,73 @@ def start_sync() -> tuple[Response, int]:
 
 @bp.get("/sync")
 def list_syncs() -> Response:
-    return jsonify([releases.as_json(r) for r in releases.history(api_user())])
+    return jsonify([_release_json(r) for r in releases.history(api_user())])
 
 
 @bp.get("/sync/<int:request_id>")
 def get_sync(request_id: int) -> Response:
-    return jsonify(releases.as_json(owned_or_404(SyncRequest, request_id, owner=api_user())))
+    return jsonify(_release_json(owned_or_404(SyncRequest, request_id, owner=api_user())))
+
+
+@bp.post("/sync/<int:request_id>/tasks/<int:task_id>/done")
+def task_done(request_id: int, task_id: int) -> Response:
+    task = manual.mark_done(_task(request_id, task_id))
+    db.session.commit()
+    return jsonify(_task_json(task))
+
+
+@bp.post("/sync/<int:request_id>/tasks/<int:task_id>/dismiss")
+def task_dismiss(request_id: int, task_id: int) -> Response:
+    task = manual.dismiss(_task(request_id, task_id))
+    db.session.commit()
+    return jsonify(_task_json(task))
+
+
+@bp.get("/sync/<int:request_id>/tasks/<int:task_id>/files/<preset>")
+def task_file(request_id: int, task_id: int, preset: str) -> Response:
+    manual_file, data = manual.file_of(_task(request_id, task_id), preset)
+    return attachment(data, manual_file.mime, manual_file.filename)
+
+
+@bp.get("/sync/<int:request_id>/manual.zip")
+def manual_zip(request_id: int) -> Response:
+    filename, data = manual.zip_of(owned_or_404(SyncRequest, request_id, owner=api_user()))
+    return attachment(data, "application/zip", filename)
+
+
+def _task(request_id: int, task_id: int) -> SyncTask:
+    task = owned_or_404(SyncTask, task_id, owner=api_user())
+    if task.request_id != request_id:
+        raise NotFound(f"Sync {request_id} has no task {task_id}.")
+    return task
+
+
+def _release_json(release: SyncRequest) -> dict[str, Any]:
+    body = releases.as_json(release)
+    body["tasks"] = [_task_json(task) for task in release.tasks]
+    return body
+
+
+def _task_json(task: SyncTask) -> dict[str, Any]:
+    body = releases.task_json(task)
+    if task.is_manual:
+        ids = {"request_id": task.request_id, "task_id": task.id}
+        body["files"] = [
+            {
+                "preset": f.preset,
+                "width": f.width,
+                "height": f.height,
+                "format": f.format,
+                "bytes": f.bytes,
+                "url": external_url("api.task_file", preset=f.preset, **ids),
+            }
+            for f in manual.files(task)
+        ]
+        body["zip_url"] = external_url("api.manual_zip", request_id=task.request_id)
+        platform = manual.platform_of(task)
+        body["settings_url"] = platform.settings_url
+        body["steps"] = list(platform.steps_for(task.slot))
+    return body
 
 
 def _sync_body() -> dict[str, Any]:

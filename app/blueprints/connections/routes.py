@@ -54,6 +54,7 @@ def _page(status: int = 200, *, error: str | None = None, platform: str | None =
     body = render_template(
         "connections/index.html",
         adapters=platforms.all_adapters(),
+        manual_platforms=platforms.manual_platforms(),
         by_platform=by_platform,
         error=error,
         error_platform=platform,
@@ -141,7 +142,11 @@ def callback(platform: str) -> Any:
 def _connected(platform: str, connection: Connection) -> Response:
     account = connections.save(current_user, platform, connection, ip=client_ip())
     db.session.commit()
-    flash(f"Connected {platforms.get(platform).label} as {account.handle}.", "success")
+    label = platforms.get(platform).label
+    if account.is_connected:
+        flash(f"Connected {label} as {account.handle}.", "success")
+    else:
+        flash(f"Added {label} ({account.handle}): every sync now prepares its files.", "success")
     return redirect(url_for("connections.index"), 303)
 
 

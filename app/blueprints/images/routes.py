@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from app.blueprints.images import bp
 from app.blueprints.images.forms import read_crop, read_upload
 from app.blueprints.images.limits import upload_limit
+from app.downloads import attachment
 from app.extensions import db
 from app.htmx import is_htmx, render
 from app.models.image import Image, ImageKind, ImageStatus
@@ -182,11 +183,4 @@ def download(image_id: int, preset_key: str) -> Response:
         raise NotFound("That image has no file for this platform yet.")
     data = current_app.extensions["storage"].get(variant.storage_key)
     ext = library.EXTENSIONS[variant.format]
-    response = make_response(data)
-    response.headers["Content-Type"] = variant.mime
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="linkarooie-{image.kind}-{variant.preset_key}.{ext}"'
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return attachment(data, variant.mime, f"linkarooie-{image.kind}-{variant.preset_key}.{ext}")

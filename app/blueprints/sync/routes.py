@@ -19,14 +19,15 @@ from flask import (
 from flask_login import current_user, login_required
 
 from app.blueprints.sync import bp
+from app.downloads import attachment
 from app.extensions import db
 from app.htmx import is_htmx
 from app.input import ID_MAX
 from app.models import Image, ImageKind, ImageStatus, SyncRequest, SyncTask
 from app.security import owned_or_404
-from app.services.exceptions import DomainError
+from app.services.exceptions import DomainError, NotFound
 from app.services.platforms import connections
-from app.services.sync import engine, progress, releases
+from app.services.sync import engine, manual, progress, releases
 
 THUMBS = {"avatar": "thumb_avatar_128", "banner": "thumb_banner_600"}
 POLL = "every 1500ms"
@@ -57,6 +58,12 @@ def relative_time(moment: datetime | None, future: bool = False) -> str:
     return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
+@bp.app_template_global("manual_guide")
+def manual_guide(task: SyncTask) -> dict[str, Any]:
+    """What a manual step's row shows: the platform (settings link, steps) and the files."""
+    return {"platform": manual.platform_of(task), "files": manual.files(task)}
+
+
 # Choosing and starting
 
 
@@ -74,12 +81,12 @@ def _choose_page(status: int = 200, error: str | None = None) -> Any:
         "banner": _field(request.form.get("banner_id")) if submitted else _current_id(banners),
         "accounts": set(_ids(request.form.getlist("account_ids")))
         if submitted
-        else {a.id for a in accounts if a.is_connected},
+        else {a.id for a in accounts if a.is_usable},
     }
     body = render_template(
         "sync/index.html",
         accounts=accounts,
-        connected=[a for a in accounts if a.is_connected],
+        connected=[a for a in accounts if a.is_usable],
         avatars=avatars,
         banners=banners,
         chosen=chosen,
@@ -165,7 +172,9 @@ def status(request_id: int) -> Response:
     if stamp is None:  # first poll since a restart (or Redis lost it): start counting again
         progress.versions().bump(release.id, release.user_id)
         stamp = progress.current(request_id)
-    code = STOP_POLLING if release.is_finished else 200
+    # Polling stops once no automatic work is left; manual steps change only when the person
+    # presses a button on this page, and that answer brings the new rows.
+    code = STOP_POLLING if release.is_settled else 200
     response = make_response(_status_fragment(release), code)
     return _cacheable(response, stamp.etag if stamp else None)
 
@@ -188,6 +197,62 @@ def retry(task_id: int) -> Any:
         return _status_fragment(release)
     flash("Trying again.", "success")
     return redirect(url_for("sync.show", request_id=release.id), 303)
+
+
+# Manual steps (platforms without an API)
+
+
+def _manual_step(task_id: int, action, message: str) -> Any:
+    task = owned_or_404(SyncTask, task_id)
+    try:
+        action(task)
+    except DomainError as exc:
+        db.session.rollback()
+        if is_htmx():
+            return make_response(exc.message, exc.status)
+        flash(exc.message, "error")
+        return redirect(url_for("sync.show", request_id=task.request_id), 303)
+    db.session.commit()
+    release = db.session.get(SyncRequest, task.request_id)
+    if is_htmx():
+        return _status_fragment(release)
+    flash(message, "success")
+    return redirect(url_for("sync.show", request_id=release.id), 303)
+
+
+@bp.post("/sync/tasks/<int:task_id>/done")
+@login_required
+def task_done(task_id: int) -> Any:
+    return _manual_step(task_id, manual.mark_done, "Marked done.")
+
+
+@bp.post("/sync/tasks/<int:task_id>/dismiss")
+@login_required
+def task_dismiss(task_id: int) -> Any:
+    return _manual_step(task_id, manual.dismiss, "Dismissed; this release no longer waits for it.")
+
+
+@bp.post("/sync/tasks/<int:task_id>/reopen")
+@login_required
+def task_reopen(task_id: int) -> Any:
+    return _manual_step(task_id, manual.reopen, "Back on your list.")
+
+
+@bp.get("/sync/<int:request_id>/tasks/<int:task_id>/files/<preset>")
+@login_required
+def task_file(request_id: int, task_id: int, preset: str) -> Response:
+    task = owned_or_404(SyncTask, task_id)
+    if task.request_id != request_id:
+        raise NotFound("That file is not part of this release.")
+    manual_file, data = manual.file_of(task, preset)
+    return attachment(data, manual_file.mime, manual_file.filename)
+
+
+@bp.get("/sync/<int:request_id>/manual.zip")
+@login_required
+def manual_zip(request_id: int) -> Response:
+    filename, data = manual.zip_of(owned_or_404(SyncRequest, request_id))
+    return attachment(data, "application/zip", filename)
 
 
 # History

@@ -108,18 +108,40 @@ class Authorization:
     pending: dict[str, Any] = field(default_factory=dict)
 
 
-class Adapter(ABC):
+class Platform:
+    """What every platform has, whether we push to it or prepare the files for the person."""
+
     key: ClassVar[str]
     label: ClassVar[str]
     capabilities: ClassVar[Capabilities]
-    # The platform names stored images by their content (Bluesky's blob CIDs): whether a slot
-    # holds our bytes can be read off the slot itself (`shows`), with no "before" to compare.
-    content_addressed: ClassVar[bool] = False
+
+    @property
+    def is_manual(self) -> bool:
+        return self.capabilities.connect == "manual"
 
     def is_configured(self) -> bool:
         """Whether this site has what the platform needs (say, an app's key); if not, the
         platform is listed but cannot be connected."""
         return True
+
+    def profile_url(self, account: PlatformAccount) -> str | None:
+        return None
+
+    def revoke(self, account: PlatformAccount) -> None:
+        """Give the token back where the platform allows it; errors are the caller's to ignore."""
+        return None  # platforms without a revocation endpoint forget the token on our side only
+
+    def connect(self, form: dict[str, str]) -> Connection:
+        """Connect from typed fields (an app password, or the handle of a manual platform)."""
+        raise NotImplementedError
+
+
+class Adapter(Platform, ABC):
+    """A platform with an API: we push the files ourselves."""
+
+    # The platform names stored images by their content (Bluesky's blob CIDs): whether a slot
+    # holds our bytes can be read off the slot itself (`shows`), with no "before" to compare.
+    content_addressed: ClassVar[bool] = False
 
     @abstractmethod
     def push(self, account: PlatformAccount, slot: str, data: bytes, mime: str) -> Pushed: ...
@@ -132,19 +154,12 @@ class Adapter(ABC):
     # refresh job renews them ahead of expiry with `refresh`.
     refreshable: ClassVar[bool] = False
 
-    # The methods below belong to one kind of adapter each (content-addressed, OAuth, app
-    # password); `capabilities.connect` and `content_addressed` say which an adapter has.
+    # The methods below belong to one kind of adapter each (content-addressed, refreshable,
+    # OAuth); `content_addressed`, `refreshable` and `capabilities.connect` say which.
 
     def shows(self, account: PlatformAccount, slot: str, data: bytes) -> bool:
         """Whether `slot` holds exactly `data` now (content-addressed platforms only)."""
         raise NotImplementedError
-
-    def revoke(self, account: PlatformAccount) -> None:
-        """Give the token back where the platform allows it; errors are the caller's to ignore."""
-        return None  # platforms without a revocation endpoint forget the token on our side only
-
-    def profile_url(self, account: PlatformAccount) -> str | None:
-        return None
 
     def refresh(self, account: PlatformAccount) -> None:
         """Renew the account's tokens in place (refreshable adapters only). Raises
@@ -162,10 +177,6 @@ class Adapter(ABC):
 
     def finish_choice(self, pending: dict[str, Any], chosen: list[str]) -> list[Connection]:
         """After ChooseAccounts: the connections for the remote ids the person picked."""
-        raise NotImplementedError
-
-    # app-password adapters
-    def connect(self, form: dict[str, str]) -> Connection:
         raise NotImplementedError
 
 

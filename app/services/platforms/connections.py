@@ -20,12 +20,13 @@ def accounts_of(user: User, *, include_revoked: bool = False) -> list[PlatformAc
 
 
 def connected_accounts(user: User) -> list[PlatformAccount]:
-    return [a for a in accounts_of(user) if a.is_connected and a.platform in REGISTRY]
+    """The accounts a sync can go to: connected ones and the manual platforms' accounts."""
+    return [a for a in accounts_of(user) if a.is_usable and a.platform in REGISTRY]
 
 
 def save(user: User, platform: str, connection: Connection, *, ip: str | None = None):
     """Store a freshly connected account; reconnecting the same remote account updates its row."""
-    get(platform)
+    manual = get(platform).is_manual
     account = db.session.scalar(
         select(PlatformAccount).filter_by(
             user_id=user.id,
@@ -48,7 +49,7 @@ def save(user: User, platform: str, connection: Connection, *, ip: str | None = 
     account.secret = connection.secret
     account.expires_at = connection.expires_at
     account.scopes = connection.scopes
-    account.status = AccountStatus.CONNECTED
+    account.status = AccountStatus.MANUAL if manual else AccountStatus.CONNECTED
     account.last_error = None
     db.session.flush()
     audit.record("platform_connected", user, ip, platform=platform, account_id=account.id)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import object_session
 from app.extensions import db
 from app.jobs import enqueue_on_commit
 from app.models import AccountSlot, AccountStatus, Image, PlatformAccount, SyncTask, TaskStatus
-from app.models.sync import UNFINISHED
+from app.models.sync import OPEN
 from app.services.images.library import storage
 from app.services.platforms import connections, get
 from app.services.platforms.base import Permanent, ReconnectNeeded, RetryLater
@@ -44,8 +44,8 @@ def utcnow() -> datetime:
 def run(task_id: int) -> TaskStatus | None:
     """Run one attempt of a task (the job's whole body). Commits; returns the status it left."""
     task = db.session.get(SyncTask, task_id)
-    if task is None or task.is_finished:
-        return task.status if task else None
+    if task is None or task.is_finished or task.is_manual:
+        return task.status if task else None  # manual steps are the person's, not a worker's
     now = utcnow()
     if task.status is TaskStatus.RETRYING and task.next_attempt_at and task.next_attempt_at > now:
         _schedule(task, task.next_attempt_at - now)  # woken early (e.g. by the reconciler)
@@ -186,7 +186,7 @@ def _finish(task: SyncTask, status: TaskStatus, error: str | None) -> None:
     _changed(task)
     request = task.request
     if request.finished_at is None and all(
-        t.status not in UNFINISHED for t in request.tasks if t is not task
+        t.status not in OPEN for t in request.tasks if t is not task
     ):
         request.finished_at = task.finished_at
 
@@ -255,7 +255,7 @@ def _free_account(account_id: int, task_id: int) -> None:
 
 def retry(task: SyncTask) -> SyncTask:
     """The person's "Retry" on a failed or reconnect-needed task: a fresh set of attempts."""
-    if not task.is_finished or task.status in (TaskStatus.SUCCEEDED, TaskStatus.SKIPPED):
+    if task.status not in (TaskStatus.FAILED, TaskStatus.NEEDS_RECONNECT):
         return task
     task.status = TaskStatus.QUEUED
     task.attempts = task.rate_limited = 0

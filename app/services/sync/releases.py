@@ -57,7 +57,8 @@ def start(
     db.session.add(release)
     images = {"avatar": avatar, "banner": banner}
     for account in accounts:
-        for slot, preset_key in get(account.platform).capabilities.slots.items():
+        platform = get(account.platform)
+        for slot, preset_key in platform.capabilities.slots.items():
             image = images.get(slot)
             if image is None:
                 continue
@@ -68,7 +69,8 @@ def start(
                     slot=slot,
                     image_id=image.id,
                     preset_key=preset_key,
-                    status=TaskStatus.QUEUED,
+                    # A manual platform's slot waits for the person; no job runs it.
+                    status=TaskStatus.MANUAL if platform.is_manual else TaskStatus.QUEUED,
                 )
             )
     if not release.tasks:
@@ -77,7 +79,8 @@ def start(
     # Slot by slot (every account's avatar, then every banner): two workers then start on
     # different accounts rather than the second waiting for the first's turn on one account.
     for task in sorted(release.tasks, key=lambda t: (t.slot, t.account_id)):
-        enqueue_on_commit("run_sync_task", task.id)
+        if task.status is TaskStatus.QUEUED:
+            enqueue_on_commit("run_sync_task", task.id)
     progress.changed_on_commit(release.id, user.id)
     return release
 
@@ -132,7 +135,7 @@ def _accounts(user: User, account_ids: list[int] | None) -> list[PlatformAccount
         raise NotFound(f"There is no connected account {missing[0]}.")
     accounts = [found[i] for i in dict.fromkeys(account_ids)]
     for account in accounts:
-        if not account.is_connected or account.platform not in REGISTRY:
+        if not account.is_usable or account.platform not in REGISTRY:
             raise Conflict(f"{account.handle} needs reconnecting before it can be synced.")
     return accounts
 
@@ -163,19 +166,22 @@ def as_json(release: SyncRequest) -> dict[str, Any]:
         "avatar_id": release.avatar_image_id,
         "banner_id": release.banner_image_id,
         "restored_from": release.restored_from_id,
-        "tasks": [
-            {
-                "account_id": task.account_id,
-                "platform": task.account.platform,
-                "handle": task.account.handle,
-                "slot": task.slot,
-                "status": task.status.value,
-                "attempts": task.attempts,
-                "error": task.error,
-                "next_attempt_at": task.next_attempt_at.isoformat()
-                if task.next_attempt_at and task.status is TaskStatus.RETRYING
-                else None,
-            }
-            for task in release.tasks
-        ],
+        "finished_at": release.finished_at.isoformat() if release.finished_at else None,
+        "tasks": [task_json(task) for task in release.tasks],
+    }
+
+
+def task_json(task: SyncTask) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "account_id": task.account_id,
+        "platform": task.account.platform,
+        "handle": task.account.handle,
+        "slot": task.slot,
+        "status": task.status.value,
+        "attempts": task.attempts,
+        "error": task.error,
+        "next_attempt_at": task.next_attempt_at.isoformat()
+        if task.next_attempt_at and task.status is TaskStatus.RETRYING
+        else None,
     }
