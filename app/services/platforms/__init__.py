@@ -11,9 +11,10 @@ from app.services.platforms.bluesky import Bluesky
 from app.services.platforms.gravatar import Gravatar
 from app.services.platforms.mastodon import Mastodon
 from app.services.platforms.x import X
+from app.services.platforms.youtube import YouTube
 
 REGISTRY: dict[str, Adapter] = {
-    adapter.key: adapter for adapter in (Mastodon(), Bluesky(), X(), Gravatar())
+    adapter.key: adapter for adapter in (Mastodon(), Bluesky(), X(), Gravatar(), YouTube())
 }
 
 
