@@ -320,6 +320,24 @@ def test_an_exhausted_quota_waits_for_midnight_pacific(app, youtube_site, run_jo
     assert youtube_site.shown_banner() is None
 
 
+def test_a_rate_limit_waits_as_long_as_google_says(app, youtube_site, run_jobs):
+    pat, _ = connect(youtube_site)
+    ready_images(pat, run_jobs)
+    youtube_site.fail_next(429, reset_in=2)  # 429 rateLimitExceeded with Retry-After: 2
+    release = releases.start(pat)
+    db.session.commit()
+    started = datetime.now(UTC)
+    run_jobs()
+    db.session.expire_all()
+
+    [task] = release.tasks
+    assert task.status is TaskStatus.RETRYING and task.rate_limited == 1
+    assert task.error == "YouTube's rate limit was reached."
+    assert 1.5 < (task.next_attempt_at - started).total_seconds() < 4
+    release = settle(run_jobs, release.id)
+    assert [t.status for t in release.tasks] == [TaskStatus.SUCCEEDED]
+
+
 def test_a_5xx_is_retried_and_then_lands(app, youtube_site, run_jobs):
     pat, _ = connect(youtube_site)
     ready_images(pat, run_jobs)

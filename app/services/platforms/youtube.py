@@ -16,6 +16,9 @@ Quota: every Google Cloud project gets 10,000 units a day by default, reset at m
 time. A banner sync costs about 101: insert 50 + update 50 + list 1 (plus 1 for the engine's
 look at the current banner before it pushes), so roughly 99 syncs a day per site. Running out
 is a 403 `quotaExceeded`; Google sends no Retry-After for it, so we wait for the reset.
+
+Over 300 lines on purpose: sign-in, token renewal and the two-step banner are one platform's
+protocol, and the registry's rule is one module per platform.
 """
 
 from __future__ import annotations
