@@ -188,6 +188,12 @@ class Config:
         "GRAVATAR_AUTH_BASE_URL", "https://public-api.wordpress.com"
     )
     GRAVATAR_API_BASE_URL = os.environ.get("GRAVATAR_API_BASE_URL", "https://api.gravatar.com")
+    # YouTube (the channel banner): one Google Cloud OAuth client of the site operator, with the
+    # YouTube Data API v3 enabled. Without a client id the YouTube card says it is not configured.
+    YOUTUBE_CLIENT_ID = os.environ.get("YOUTUBE_CLIENT_ID") or None
+    YOUTUBE_CLIENT_SECRET = os.environ.get("YOUTUBE_CLIENT_SECRET") or None
+    YOUTUBE_AUTH_BASE_URL = os.environ.get("YOUTUBE_AUTH_BASE_URL", "https://accounts.google.com")
+    YOUTUBE_API_BASE_URL = os.environ.get("YOUTUBE_API_BASE_URL", "https://www.googleapis.com")
     # X: the consumer key and secret of an X app with "Read and write" permission (OAuth 1.0a);
     # X is offered only when both are set.
     X_CLIENT_ID = os.environ.get("X_CLIENT_ID") or None

@@ -13,10 +13,11 @@ from app.services.platforms.gravatar import Gravatar
 from app.services.platforms.manual import MANUAL_PLATFORMS
 from app.services.platforms.mastodon import Mastodon
 from app.services.platforms.x import X
+from app.services.platforms.youtube import YouTube
 
 REGISTRY: dict[str, Platform] = {
     platform.key: platform
-    for platform in (Mastodon(), Bluesky(), X(), Gravatar(), *MANUAL_PLATFORMS)
+    for platform in (Mastodon(), Bluesky(), X(), Gravatar(), YouTube(), *MANUAL_PLATFORMS)
 }
 
 
