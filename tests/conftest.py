@@ -46,6 +46,7 @@ pytest_plugins = [
     "tests.peers.fake_providers",
     "tests.peers.platforms",
     "tests.peers.gravatar_fixture",
+    "tests.peers.facebook_fixture",
     "tests.peers.pds",
 ]
 

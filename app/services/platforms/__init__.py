@@ -8,12 +8,13 @@ from __future__ import annotations
 from app.services.exceptions import NotFound
 from app.services.platforms.base import Adapter
 from app.services.platforms.bluesky import Bluesky
+from app.services.platforms.facebook_pages import FacebookPages
 from app.services.platforms.gravatar import Gravatar
 from app.services.platforms.mastodon import Mastodon
 from app.services.platforms.x import X
 
 REGISTRY: dict[str, Adapter] = {
-    adapter.key: adapter for adapter in (Mastodon(), Bluesky(), X(), Gravatar())
+    adapter.key: adapter for adapter in (Mastodon(), Bluesky(), X(), FacebookPages(), Gravatar())
 }
 
 
