@@ -105,7 +105,7 @@ def graph_error(
     return response
 
 
-class FakeFacebook(FaultControls):
+class FakeFacebookPages(FaultControls):
     """Facebook Login plus the Graph API on 127.0.0.1:<port>; all state in memory."""
 
     push_path = "/photos$"  # a push starts with the unpublished upload

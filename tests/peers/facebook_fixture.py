@@ -4,12 +4,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.peers.facebook_fake import FakeFacebook
+from tests.peers.facebook_fake import FakeFacebookPages
 
 
 @pytest.fixture
-def fake_facebook() -> Iterator[FakeFacebook]:
-    server = FakeFacebook()
+def fake_facebook_pages() -> Iterator[FakeFacebookPages]:
+    server = FakeFacebookPages()
     server.start()
     yield server
     server.stop()
