@@ -301,10 +301,14 @@ class FakeFacebookPages(FaultControls):
             )
         return page, None
 
+    @staticmethod
+    def _cdn_url(photo_id: str) -> str:
+        # Like Facebook's CDN: the signature and expiry in the query change on every answer.
+        signed = urlencode({"oh": secrets.token_hex(8), "oe": format(int(time.time()), "X")})
+        return f"{request.host_url}cdn/{photo_id}.jpg?{signed}"
+
     def _picture_url(self, page: Page) -> str:
-        if page.picture:
-            return f"{request.host_url}cdn/{page.picture}.jpg"
-        return f"{request.host_url}static/silhouette.jpg"
+        return self._cdn_url(page.picture or "silhouette")
 
     # --- routes ---------------------------------------------------------------------------
 
@@ -501,13 +505,13 @@ class FakeFacebookPages(FaultControls):
                     "id": page.cover,
                     "offset_x": 50,
                     "offset_y": 50,
-                    "source": f"{request.host_url}cdn/{page.cover}.jpg",
+                    "source": self._cdn_url(page.cover),
                 }
             return jsonify(body)
 
         @app.get("/cdn/<photo_id>.jpg")
         def cdn(photo_id: str):
             photo = self.photos.get(photo_id)
-            if photo is None:
+            if photo is None or not request.args.get("oh"):
                 return Response(status=404)
             return Response(photo.data, mimetype="image/jpeg")

@@ -3,7 +3,9 @@
 One generic pair of routes serves every platform: `POST /connections/<platform>` starts an OAuth
 round trip or connects with typed credentials, whichever the adapter's capabilities say, and
 `/connections/<platform>/callback` finishes the round trip. What the adapter asks us to remember
-meanwhile (state, PKCE verifier, instance) waits in the session, keyed by its `state`.
+meanwhile (state, PKCE verifier, instance) waits in the session, keyed by its `state`. A sign-in
+that covers several accounts (Facebook Pages) ends on `/connections/<platform>/choose`, where the
+person ticks the ones to connect; that choice waits in the session, single use and short-lived.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -86,11 +87,7 @@ def _proof(token: str) -> dict[str, str]:
 
 def graph_error(response: requests.Response) -> dict[str, Any] | None:
     """The `error` object of a Graph answer, if it has one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_body(response).get("error")
     return error if isinstance(error, dict) else None
 
 
@@ -101,7 +98,7 @@ def _message(error: dict[str, Any] | None, response: requests.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
-def regain_at(header: str | None):
+def regain_at(header: str | None) -> datetime | None:
     """When a Business Use Case limit lifts: X-Business-Use-Case-Usage is JSON keyed by business
     object id, each a list of usages with `estimated_time_to_regain_access` in minutes."""
     try:
@@ -115,7 +112,7 @@ def regain_at(header: str | None):
         for entry in entries
         if isinstance(entry, dict)
     ]
-    waits = [m for m in minutes if isinstance(m, int | float) and m > 0]
+    waits = [m for m in minutes if isinstance(m, int | float) and not isinstance(m, bool) and m > 0]
     return after(max(waits) * 60) if waits else None
 
 
@@ -297,16 +294,22 @@ class FacebookPages(Adapter):
             return Pushed()  # the image is set; only the confirmation read failed
 
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
+        """An address naming the image the Page shows, stable while it shows it: Facebook's CDN
+        URLs carry signed, expiring parameters (`oh`, `oe`) that change on their own, so the
+        picture's is kept without its query, and the cover is named by its photo id."""
         page_id = account.remote_id
         if slot == "avatar":
             body = self._call(
                 account, "GET", f"/{page_id}/picture", params={"redirect": "0", "type": "large"}
             )
             url = (body.get("data") or {}).get("url")
-        else:
-            body = self._call(account, "GET", f"/{page_id}", params={"fields": "cover"})
-            url = (body.get("cover") or {}).get("source")
-        return url if isinstance(url, str) and url else None
+            if not isinstance(url, str) or not url:
+                return None
+            parts = urlsplit(url)
+            return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        body = self._call(account, "GET", f"/{page_id}", params={"fields": "cover"})
+        cover_id = (body.get("cover") or {}).get("id")
+        return f"https://www.facebook.com/{cover_id}" if cover_id else None
 
     def profile_url(self, account: PlatformAccount) -> str | None:
         return f"https://www.facebook.com/{account.remote_id}"
