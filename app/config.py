@@ -200,6 +200,16 @@ class Config:
     X_CLIENT_SECRET = os.environ.get("X_CLIENT_SECRET") or None
     X_API_BASE_URL = os.environ.get("X_API_BASE_URL", "https://api.x.com")
     X_AUTH_BASE_URL = os.environ.get("X_AUTH_BASE_URL", "https://api.x.com")
+    # Facebook Pages: one Meta app (Facebook Login) registered by the site operator, separate
+    # from the "Sign in with Facebook" app above; offered only with a client id.
+    FACEBOOK_PAGES_CLIENT_ID = os.environ.get("FACEBOOK_PAGES_CLIENT_ID") or None
+    FACEBOOK_PAGES_CLIENT_SECRET = os.environ.get("FACEBOOK_PAGES_CLIENT_SECRET") or None
+    FACEBOOK_PAGES_AUTH_BASE_URL = os.environ.get(
+        "FACEBOOK_PAGES_AUTH_BASE_URL", "https://www.facebook.com"
+    )
+    FACEBOOK_PAGES_API_BASE_URL = os.environ.get(
+        "FACEBOOK_PAGES_API_BASE_URL", "https://graph.facebook.com"
+    )
     # A failed push is retried after SYNC_RETRY_BASE seconds, doubling with jitter up to
     # SYNC_RETRY_MAX (or at the platform's rate-limit reset), SYNC_MAX_ATTEMPTS times in all.
     SYNC_MAX_ATTEMPTS = env_int("SYNC_MAX_ATTEMPTS", 6)

@@ -47,6 +47,7 @@ pytest_plugins = [
     "tests.peers.platforms",
     "tests.peers.gravatar_fixture",
     "tests.peers.youtube_fixture",
+    "tests.peers.facebook_fixture",
     "tests.peers.pds",
 ]
 

@@ -3,11 +3,14 @@
 One generic pair of routes serves every platform: `POST /connections/<platform>` starts an OAuth
 round trip or connects with typed credentials, whichever the adapter's capabilities say, and
 `/connections/<platform>/callback` finishes the round trip. What the adapter asks us to remember
-meanwhile (state, PKCE verifier, instance) waits in the session, keyed by its `state`.
+meanwhile (state, PKCE verifier, instance) waits in the session, keyed by its `state`. A sign-in
+that covers several accounts (Facebook Pages) ends on `/connections/<platform>/choose`, where the
+person ticks the ones to connect; that choice waits in the session, single use and short-lived.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import (
@@ -33,10 +36,12 @@ from app.services import platforms
 from app.services.exceptions import DomainError
 from app.services.notifications.mail import external_url
 from app.services.platforms import connections
-from app.services.platforms.base import Connection
+from app.services.platforms.base import ChooseAccounts, Connection
 
 PENDING = "platform_pending"  # OAuth round trips in flight, newest last
 MAX_PENDING = 5  # a few tabs' worth; older ones are dropped so the cookie stays small
+CHOOSING = "platform_choosing"  # a finished sign-in waiting for the person to pick accounts
+CHOICE_SECONDS = 15 * 60  # long enough to decide, short enough that a stale cookie is useless
 # Typed fields a failed attempt shows again (never the app password).
 KEPT_FIELDS = ("instance_url", "handle", "service_url")
 
@@ -139,7 +144,9 @@ def callback(platform: str) -> Any:
         return _failed(exc, platform)
 
 
-def _connected(platform: str, connection: Connection) -> Response:
+def _connected(platform: str, connection: Connection | ChooseAccounts) -> Response:
+    if isinstance(connection, ChooseAccounts):
+        return _choose_later(platform, connection)
     account = connections.save(current_user, platform, connection, ip=client_ip())
     db.session.commit()
     label = platforms.get(platform).label
@@ -176,3 +183,86 @@ def _take(platform: str, state: str) -> dict[str, Any] | None:
             session[PENDING] = waiting
             return pending
     return None
+
+
+# Choosing among the accounts one sign-in covers (a person's Facebook Pages)
+
+
+def _choose_later(platform: str, choice: ChooseAccounts) -> Response:
+    # One choice at a time: a newer sign-in replaces an older one. Adapters keep secrets in
+    # `pending` encrypted, since the session cookie is only signed.
+    session[CHOOSING] = {
+        "platform": platform,
+        "options": [[remote_id, label] for remote_id, label in choice.options],
+        "pending": choice.pending,
+        "at": time.time(),
+    }
+    return redirect(url_for("connections.choose", platform=platform), 303)
+
+
+def _choice(platform: str) -> dict[str, Any] | None:
+    waiting = session.get(CHOOSING)
+    if not isinstance(waiting, dict) or waiting.get("platform") != platform:
+        return None
+    if not isinstance(waiting.get("at"), int | float) or (
+        time.time() - waiting["at"] > CHOICE_SECONDS
+    ):
+        session.pop(CHOOSING, None)
+        return None
+    return waiting
+
+
+def _choice_gone(platform: str) -> Response:
+    label = platforms.get(platform).label
+    return _page(
+        400,
+        error=f"This choice has expired or was already used. Please connect {label} again.",
+        platform=platform,
+    )
+
+
+def _choose_page(
+    platform: str, waiting: dict[str, Any], status: int = 200, error: str | None = None
+) -> Response:
+    body = render_template(
+        "connections/choose.html",
+        platform=platform,
+        label=platforms.get(platform).label,
+        options=[tuple(option) for option in waiting.get("options") or []],
+        chosen=set(request.form.getlist("remote_id")),
+        error=error,
+    )
+    return make_response(body, status)
+
+
+@bp.get("/connections/<platform>/choose")
+@verified_required
+def choose(platform: str) -> Any:
+    platforms.get(platform)
+    waiting = _choice(platform)
+    return _choice_gone(platform) if waiting is None else _choose_page(platform, waiting)
+
+
+@bp.post("/connections/<platform>/choose")
+@verified_required
+def choose_post(platform: str) -> Any:
+    adapter = platforms.get(platform)
+    waiting = _choice(platform)
+    if waiting is None:
+        return _choice_gone(platform)
+    chosen = [remote_id for remote_id in request.form.getlist("remote_id") if remote_id]
+    if not chosen:
+        return _choose_page(platform, waiting, 400, "Choose at least one Page to connect.")
+    session.pop(CHOOSING, None)  # single use, whatever happens next
+    try:
+        connected = [
+            connections.save(current_user, platform, connection, ip=client_ip())
+            for connection in adapter.finish_choice(waiting.get("pending") or {}, chosen)
+        ]
+    except DomainError as exc:
+        return _failed(exc, platform)
+    db.session.commit()
+    names = ", ".join(account.handle for account in connected)
+    noun = "Page" if len(connected) == 1 else "Pages"
+    flash(f"Connected {len(connected)} {noun}: {names}.", "success")
+    return redirect(url_for("connections.index"), 303)

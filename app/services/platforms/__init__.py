@@ -9,6 +9,7 @@ from __future__ import annotations
 from app.services.exceptions import NotFound
 from app.services.platforms.base import Platform
 from app.services.platforms.bluesky import Bluesky
+from app.services.platforms.facebook_pages import FacebookPages
 from app.services.platforms.gravatar import Gravatar
 from app.services.platforms.manual import MANUAL_PLATFORMS
 from app.services.platforms.mastodon import Mastodon
@@ -17,7 +18,15 @@ from app.services.platforms.youtube import YouTube
 
 REGISTRY: dict[str, Platform] = {
     platform.key: platform
-    for platform in (Mastodon(), Bluesky(), X(), Gravatar(), YouTube(), *MANUAL_PLATFORMS)
+    for platform in (
+        Mastodon(),
+        Bluesky(),
+        X(),
+        FacebookPages(),
+        YouTube(),
+        Gravatar(),
+        *MANUAL_PLATFORMS,
+    )
 }
 
 
