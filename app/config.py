@@ -220,6 +220,11 @@ class Config:
     # How long one push may hold its account before another worker may take over (a worker
     # killed mid-push frees it this way); keep it above a push's worst case.
     SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 120)
+    # Every TOKEN_REFRESH_INTERVAL seconds, tokens that end within TOKEN_REFRESH_AHEAD seconds
+    # are renewed (where the platform allows it) or their accounts marked for reconnecting.
+    # Keep AHEAD above INTERVAL so every token gets at least one try before it ends.
+    TOKEN_REFRESH_INTERVAL = env_int("TOKEN_REFRESH_INTERVAL", 300)
+    TOKEN_REFRESH_AHEAD = env_int("TOKEN_REFRESH_AHEAD", 900)
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     PREFERRED_URL_SCHEME = "http"

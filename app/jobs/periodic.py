@@ -24,6 +24,7 @@ SCHEDULE: dict[str, str] = {
     "reconcile_lost_work": "RECONCILE_INTERVAL",
     "sweep_orphaned_files": "SWEEP_INTERVAL",
     "purge_stale_sessions": "SWEEP_INTERVAL",
+    "refresh_platform_tokens": "TOKEN_REFRESH_INTERVAL",
 }
 
 

@@ -1,6 +1,10 @@
-"""Sync jobs: push one (account, slot), and give a disconnected account's token back."""
+"""Sync jobs: push one (account, slot), give a disconnected account's token back, and renew
+tokens before they run out (periodic)."""
 
 import logging
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
 
 from app.extensions import db
 from app.jobs import SYNC, job
@@ -29,3 +33,14 @@ def revoke_platform_account(account_id: int) -> None:
     except Exception as exc:  # the platform may be down; we forget the token all the same
         log.warning("revoking account %s at %s failed: %s", account.id, account.platform, exc)
     db.session.commit()
+
+
+@job(SYNC)
+def refresh_platform_tokens() -> dict[str, int]:
+    from app.services.platforms import health
+
+    ahead = timedelta(seconds=current_app.config["TOKEN_REFRESH_AHEAD"])
+    counts = health.refresh_due(datetime.now(UTC), ahead)
+    if any(counts.values()):
+        log.info("token refresh round: %s", counts, extra={"event": "token_refresh", **counts})
+    return counts

@@ -10,8 +10,13 @@ the reference PDS answers (packages/pds, packages/xrpc-server):
   GET  /xrpc/com.atproto.identity.resolveHandle, /xrpc/_health
 
 Tokens are opaque strings shaped like JWTs. Access tokens expire after `access_ttl` seconds
-(400 ExpiredToken). A refresh token works once: stricter than the reference PDS, which lets a
-spent one be reused for 2 hours, so an engine that races two refreshes shows up here.
+(400 ExpiredToken); `advance(seconds)` moves the fake's clock for tokens, so a test can let
+time pass. `revoke_app_password(handle)` is the person revoking our app password in their
+settings: it stops working, and so does every refresh token it gave (access tokens run on until
+they expire, as on the reference PDS).
+
+A refresh token works once: stricter than the reference PDS, which lets a spent one be reused for
+2 hours, so an engine that races two refreshes shows up here.
 Authenticated answers carry RateLimit-Limit/Remaining/Reset (Unix seconds)/Policy.
 
 A push is one image field of a putRecord whose blob is new to the profile (changed, or uploaded
@@ -100,6 +105,7 @@ class FakeBluesky(FaultControls):
 
     def __init__(self, access_ttl: float = 7200, refresh_ttl: float = 90 * 86400) -> None:
         self.access_ttl, self.refresh_ttl = access_ttl, refresh_ttl
+        self.offset = 0.0  # seconds the token clock runs ahead of the real one
         self.accounts: dict[str, BskyAccount] = {}  # did -> account
         self.sessions: dict[str, Session] = {}
         self.blobs: dict[str, tuple[str, bytes]] = {}  # cid -> (mime type, bytes)
@@ -126,6 +132,24 @@ class FakeBluesky(FaultControls):
         self.accounts[did] = BskyAccount(handle, password, did)
         return self.accounts[did]
 
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def revoke_app_password(self, handle: str) -> None:
+        with self.lock:
+            account = self._account(handle)
+            account.password = secrets.token_urlsafe(12)
+            for session in self.sessions.values():
+                if session.did == account.did and session.scope == "com.atproto.refresh":
+                    session.spent = True
+
+    def count(self, path_end: str) -> int:
+        """Requests seen whose path ends with `path_end` (say, "refreshSession")."""
+        return sum(1 for _, path in self.requests if path.endswith(path_end))
+
     def current(self, handle: str) -> dict[str, bytes | None]:
         record = self._account(handle).record or {}
         return {
@@ -150,12 +174,12 @@ class FakeBluesky(FaultControls):
         raise KeyError(repo)
 
     def _mint(self, did: str, scope: str, ttl: float) -> str:
-        now = int(time.time())
+        now = int(self.now())
         header = b64url(b'{"typ":"at+jwt","alg":"HS256"}')
         claims = {"scope": scope, "sub": did, "iat": now, "exp": now + int(ttl)}
         claims["jti"] = secrets.token_hex(8)
         token = f"{header}.{b64url(json.dumps(claims).encode())}.{b64url(secrets.token_bytes(32))}"
-        self.sessions[token] = Session(did, scope, time.time() + ttl)
+        self.sessions[token] = Session(did, scope, self.now() + ttl)
         return token
 
     def _session_json(self, account: BskyAccount) -> dict[str, Any]:
@@ -189,7 +213,7 @@ class FakeBluesky(FaultControls):
             return None, xrpc_error(400, "InvalidToken", "Bad token scope")
         if session.spent:
             return None, xrpc_error(400, "ExpiredToken", "Token has been revoked")
-        if time.time() >= session.expires:
+        if self.now() >= session.expires:
             return None, xrpc_error(400, "ExpiredToken", "Token has expired")
         ok, remaining, reset = self.api_limit.hit(session.did, time.time())
         g.rate_headers = self._rate_headers(self.api_limit, remaining, reset)

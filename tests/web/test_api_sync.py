@@ -28,7 +28,15 @@ def test_accounts_lists_the_connected_accounts(client, auth, alice, fake_mastodo
     assert answer.status_code == 200
     host = fake_mastodon.url.split("//")[1]
     assert answer.json == [
-        {"id": alice.id, "platform": "mastodon", "handle": f"@alice@{host}", "status": "connected"}
+        {
+            "id": alice.id,
+            "platform": "mastodon",
+            "handle": f"@alice@{host}",
+            "status": "connected",
+            "expires_at": None,  # Mastodon tokens do not expire
+            "last_pushed_at": None,
+            "last_error": None,
+        }
     ]
 
 

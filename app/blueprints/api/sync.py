@@ -8,6 +8,7 @@ POST /api/v1/sync/<id>/tasks/<task_id>/done (or /dismiss).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -15,11 +16,11 @@ from flask import Response, jsonify, request
 from app.blueprints.api import api_user, bp
 from app.downloads import attachment
 from app.extensions import db
-from app.models import SyncRequest, SyncTask
+from app.models import PlatformAccount, SyncRequest, SyncTask
 from app.security import owned_or_404
 from app.services.exceptions import DomainError, NotFound
 from app.services.notifications.mail import external_url
-from app.services.platforms import connections
+from app.services.platforms import connections, health
 from app.services.sync import manual, releases
 
 FIELDS = ("avatar_id", "banner_id", "accounts")
@@ -32,17 +33,24 @@ class BadSyncRequest(DomainError):
 
 @bp.get("/accounts")
 def list_accounts() -> Response:
-    return jsonify(
-        [
-            {
-                "id": account.id,
-                "platform": account.platform,
-                "handle": account.handle,
-                "status": account.status.value,
-            }
-            for account in connections.accounts_of(api_user())
-        ]
-    )
+    return jsonify([_account_json(account) for account in connections.accounts_of(api_user())])
+
+
+def _account_json(account: PlatformAccount) -> dict[str, Any]:
+    state = health.health_of(account)
+    return {
+        "id": account.id,
+        "platform": account.platform,
+        "handle": account.handle,
+        "status": account.status.value,
+        "expires_at": _iso(state.expires_at),
+        "last_pushed_at": _iso(state.last_pushed_at),
+        "last_error": state.problem,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 @bp.post("/sync")

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("connections", __name__)
 
-from app.blueprints.connections import routes  # noqa: E402,F401  (routes register on bp)
+from app.blueprints.connections import display, routes  # noqa: E402,F401  (they register on bp)

@@ -5,7 +5,8 @@ web layer passes in (`ip=`); this module never reads the request. Events in use 
 stable, they are queried): sign_in, sign_in_failed, sign_out, sign_up, email_verified,
 password_changed, password_reset_requested, password_reset, email_change_requested,
 email_changed, token_created, token_revoked, oauth_linked, oauth_link_requested,
-oauth_unlinked, account_secured (recovery.py), reauthenticated.
+oauth_unlinked, account_secured (recovery.py), reauthenticated, platform_connected,
+platform_disconnected, platform_expired (platforms/health.py: the token round gave up on it).
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.jobs import enqueue_on_commit
@@ -13,7 +17,8 @@ from app.services.platforms.base import Connection
 
 
 def accounts_of(user: User, *, include_revoked: bool = False) -> list[PlatformAccount]:
-    query = PlatformAccount.owned_by(user.id)
+    # Slots come along in one more query: the pages and the API show each one's last push.
+    query = PlatformAccount.owned_by(user.id).options(selectinload(PlatformAccount.slots))
     if not include_revoked:
         query = query.where(PlatformAccount.status != AccountStatus.REVOKED)
     return list(db.session.scalars(query))
@@ -59,6 +64,38 @@ def save(user: User, platform: str, connection: Connection, *, ip: str | None = 
 def mark_expired(account: PlatformAccount, reason: str) -> None:
     account.status = AccountStatus.EXPIRED
     account.last_error = reason
+
+
+def take_turn(account_id: int, holder: int, now: datetime) -> bool:
+    """Hold the account for one push or token refresh, in one conditional UPDATE (works on both
+    databases). `holder` is a sync task's id, or a negative number for a refresh, so the two can
+    never be mistaken for each other. The turn frees itself after SYNC_LEASE_SECONDS if its
+    worker dies. The caller commits."""
+    until = now + timedelta(seconds=current_app.config["SYNC_LEASE_SECONDS"])
+    taken = db.session.execute(
+        update(PlatformAccount)
+        .where(
+            PlatformAccount.id == account_id,
+            or_(
+                PlatformAccount.busy_until.is_(None),
+                PlatformAccount.busy_until < now,
+                PlatformAccount.busy_task_id == holder,
+            ),
+        )
+        .values(busy_until=until, busy_task_id=holder)
+        .execution_options(synchronize_session=False)
+    )
+    return taken.rowcount == 1
+
+
+def end_turn(account_id: int, holder: int) -> None:
+    """Give the turn back, unless it already ran out and someone else holds it now."""
+    db.session.execute(
+        update(PlatformAccount)
+        .where(PlatformAccount.id == account_id, PlatformAccount.busy_task_id == holder)
+        .values(busy_until=None, busy_task_id=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def disconnect(account: PlatformAccount, *, ip: str | None = None) -> None:

@@ -64,7 +64,7 @@ def run(task_id: int) -> TaskStatus | None:
         _schedule(task, timedelta(seconds=IMAGE_WAIT_SECONDS))
         db.session.commit()
         return task.status
-    if not _take_account(account, task, now):
+    if not connections.take_turn(account.id, task.id, now):
         _schedule(task, timedelta(seconds=BUSY_RETRY_SECONDS * (1 + random.random())))
         db.session.commit()
         return task.status
@@ -91,7 +91,7 @@ def run(task_id: int) -> TaskStatus | None:
         _retry_or_give_up(task, RetryLater("Something went wrong on our side; will try again."))
     finally:
         status = task.status
-        _free_account(task.account_id, task.id)
+        connections.end_turn(task.account_id, task.id)
         db.session.commit()
     return status
 
@@ -224,33 +224,6 @@ def _claim(task: SyncTask, now: datetime) -> bool:
         return False
     session.refresh(task)
     return True
-
-
-def _take_account(account: PlatformAccount, task: SyncTask, now: datetime) -> bool:
-    until = now + timedelta(seconds=current_app.config["SYNC_LEASE_SECONDS"])
-    taken = db.session.execute(
-        update(PlatformAccount)
-        .where(
-            PlatformAccount.id == account.id,
-            or_(
-                PlatformAccount.busy_until.is_(None),
-                PlatformAccount.busy_until < now,
-                PlatformAccount.busy_task_id == task.id,
-            ),
-        )
-        .values(busy_until=until, busy_task_id=task.id)
-        .execution_options(synchronize_session=False)
-    )
-    return taken.rowcount == 1
-
-
-def _free_account(account_id: int, task_id: int) -> None:
-    db.session.execute(
-        update(PlatformAccount)
-        .where(PlatformAccount.id == account_id, PlatformAccount.busy_task_id == task_id)
-        .values(busy_until=None, busy_task_id=None)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def retry(task: SyncTask) -> SyncTask:
