@@ -8,6 +8,7 @@ Gravatar's REST API v3 Linkarooie uses, on one port (platforms.md §10):
   POST /v3/me/avatars                    multipart upload (field UPLOAD_FIELD): Avatar JSON
   GET  /v3/me/avatars?selected_email_hash=…   the account's images, which one is selected
   POST /v3/me/avatars/<image_id>/email   {"email_hash": …} selects the image for that email: 204
+  PATCH /v3/me/avatars/<image_id>        {"rating": G|PG|R|X, "alt_text"}: the updated Avatar
   GET  /avatar/<hash>                    the selected image's bytes
 
 Every /v3 answer carries X-RateLimit-Limit/Remaining/Reset (Unix seconds). Faults come from
@@ -59,6 +60,7 @@ class Person:
     email: str
     images: dict[str, bytes] = field(default_factory=dict)  # image_id -> bytes, upload order
     selected: dict[str, str] = field(default_factory=dict)  # email hash -> image_id
+    ratings: dict[str, str] = field(default_factory=dict)  # image_id -> G/PG/R/X
 
     @property
     def hash(self) -> str:
@@ -85,6 +87,9 @@ class FakeGravatar(FaultControls):
         self.tokens: dict[str, str] = {}  # token -> username
         self.approve_as = "alice"
         self.deny = False
+        # The rating a new upload gets; Gravatar keeps a person's choice, so it may not be G.
+        self.upload_rating = "G"
+        self.patches: list[tuple[str, str]] = []  # (image_id, rating) per PATCH
         self.max_upload = 2 * 1024 * 1024  # bytes; §10.4 publishes no limit, so ours is a guess
         self.api_limit = RateLimiter(1000, 3600)  # per token, §10.5's published quota
         self.push_limit: RateLimiter | None = None
@@ -195,7 +200,7 @@ class FakeGravatar(FaultControls):
         return {
             "image_id": image_id,
             "image_url": f"{request.host_url}userimage/{person.id}/{image_id}",
-            "rating": "G",
+            "rating": person.ratings.get(image_id, "G"),
             "alt_text": "",
             "updated_date": datetime.now(UTC).isoformat(timespec="seconds"),
             "selected": bool(selected_hash and person.selected.get(selected_hash) == image_id),
@@ -280,6 +285,22 @@ class FakeGravatar(FaultControls):
                 return failure
             image_id = secrets.token_hex(16)
             person.images[image_id] = data
+            person.ratings[image_id] = self.upload_rating
+            return jsonify(self._avatar_json(person, image_id, None))
+
+        @app.patch("/v3/me/avatars/<image_id>")
+        def update(image_id: str):
+            person, failure = self._person()
+            if failure:
+                return failure
+            if image_id not in person.images:
+                return error(404, "Avatar not found.", "avatar_not_found")
+            body = request.get_json(silent=True) or {}
+            rating = body.get("rating", person.ratings[image_id])
+            if rating not in ("G", "PG", "R", "X"):
+                return error(400, "Rating must be G, PG, R or X.", "invalid_rating")
+            person.ratings[image_id] = rating
+            self.patches.append((image_id, rating))
             return jsonify(self._avatar_json(person, image_id, None))
 
         @app.get("/v3/me/avatars")

@@ -133,6 +133,22 @@ def test_a_sync_uploads_the_avatar_and_selects_it_for_the_email(app, gravatar_si
     ]
     public = requests.get(f"{gravatar_site.url}/avatar/{account.remote_id}", timeout=10)
     assert public.content == expected
+    assert gravatar_site.patches == []  # a new upload rated G already needs no change
+
+
+def test_an_upload_rated_other_than_g_is_rated_g(app, gravatar_site, run_jobs):
+    """GitHub and most sites show G-rated Gravatars only."""
+    gravatar_site.upload_rating = "PG"
+    pat, account = connect(gravatar_site)
+    ready_images(pat, run_jobs)
+    release = releases.start(pat)
+    db.session.commit()
+    release = settle(run_jobs, release.id)
+    assert release.tasks[0].status is TaskStatus.SUCCEEDED
+    [(image_id, rating)] = gravatar_site.patches
+    assert rating == "G"
+    person = gravatar_site.people["alice"]
+    assert person.selected[account.remote_id] == image_id and person.ratings[image_id] == "G"
 
 
 def test_a_refused_token_marks_the_account_for_reconnecting(app, gravatar_site, run_jobs):

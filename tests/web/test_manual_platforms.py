@@ -51,7 +51,7 @@ def test_adding_a_manual_platform_from_the_connections_page(client, login, pat):
     page = client.get("/connections").get_data(as_text=True)
     for platform in manual_platforms():
         assert f'id="platform-{platform.key}"' in page
-        assert f"I use {platform.label} as" in page
+        assert f"I use {platform.service} as" in page
 
     added = client.post("/connections/instagram", data={"handle": "@Pat.Doe"})
     assert added.status_code == 303

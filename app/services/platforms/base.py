@@ -114,6 +114,9 @@ class Platform:
     key: ClassVar[str]
     label: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # Tokens that expire and can be renewed without the person (a refresh token): the periodic
+    # refresh job renews them ahead of expiry with `Adapter.refresh`.
+    refreshable: ClassVar[bool] = False
 
     @property
     def is_manual(self) -> bool:
@@ -149,10 +152,6 @@ class Adapter(Platform, ABC):
     @abstractmethod
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         """What the platform shows in `slot` now (to tell, after a crash, whether a push landed)."""
-
-    # Tokens that expire and can be renewed without the person (a refresh token): the periodic
-    # refresh job renews them ahead of expiry with `refresh`.
-    refreshable: ClassVar[bool] = False
 
     # The methods below belong to one kind of adapter each (content-addressed, refreshable,
     # OAuth); `content_addressed`, `refreshable` and `capabilities.connect` say which.

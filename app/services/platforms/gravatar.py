@@ -46,6 +46,9 @@ SCOPES = "auth gravatar-profile:manage"
 # We send `image`, what the newer, maintained descriptions of the same endpoint say.
 UPLOAD_FIELD = "image"
 NOT_CONFIGURED = "Gravatar is not configured on this site."
+# Sites that show Gravatars (GitHub among them) ask for G-rated images only; an upload takes the
+# account's default rating, which may be another.
+RATING = "G"
 
 
 def email_hash(email: str) -> str:
@@ -142,6 +145,8 @@ class Gravatar(Adapter):
         image_id = uploaded.get("image_id")
         if not isinstance(image_id, str) or not image_id:
             raise RetryLater("Gravatar did not say which image it stored; will try again.")
+        if uploaded.get("rating") != RATING:
+            self._call(account, "PATCH", f"/v3/me/avatars/{image_id}", json={"rating": RATING})
         self._call(
             account,
             "POST",

@@ -126,7 +126,7 @@ def _expire(account: PlatformAccount, reason: str) -> None:
 
 @dataclass(frozen=True)
 class AccountHealth:
-    state: str  # connected | expired | error | disconnected
+    state: str  # connected | expired | error | disconnected | manual
     problem: str | None  # why it is not connected, or what went wrong last while it is
     # connected accounts' token: "never" (no end), "renews" (renewed by the refresh job before
     # `renews_at`), "expires" (the person must reconnect after `expires_at`)
@@ -145,6 +145,7 @@ STATES = {
     AccountStatus.EXPIRED: "expired",
     AccountStatus.ERROR: "error",
     AccountStatus.REVOKED: "disconnected",
+    AccountStatus.MANUAL: "manual",
 }
 
 

@@ -27,17 +27,20 @@ class ManualPlatform(Platform):
     steps: dict[str, tuple[str, ...]]
     profile: str | None = None  # the public profile URL, with {handle}
     note: str = ""
+    service: str = ""  # what people call the platform ("I use YouTube as …"), if not the label
     capabilities: Capabilities = field(init=False)  # type: ignore[misc]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "capabilities", Capabilities(slots=self.slots, connect="manual"))
+        if not self.service:
+            object.__setattr__(self, "service", self.label)
 
     def connect(self, form: dict[str, str]) -> Connection:
         raw = (form.get("handle") or "").strip().rstrip("/")
         handle = raw.rsplit("/", 1)[-1].lstrip("@")
         if not HANDLE.fullmatch(handle):
             raise ConnectFailed(
-                f"Type your {self.label} username (letters, digits, dots, dashes or underscores)."
+                f"Type your {self.service} username (letters, digits, dots, dashes or underscores)."
             )
         return Connection(remote_id=handle.lower(), handle=f"@{handle}")
 
@@ -101,6 +104,7 @@ MANUAL_PLATFORMS = (
     ManualPlatform(
         key="facebook",
         label="Facebook (personal profile)",
+        service="Facebook",
         slots={"avatar": "manual_facebook_avatar", "banner": "manual_facebook_cover"},
         settings_url="https://www.facebook.com/me",
         profile="https://www.facebook.com/{handle}",
@@ -136,6 +140,7 @@ MANUAL_PLATFORMS = (
     ManualPlatform(
         key="youtube_picture",
         label="YouTube channel picture",
+        service="YouTube",
         slots={"avatar": "manual_youtube_avatar"},
         settings_url="https://studio.youtube.com/",
         profile="https://www.youtube.com/@{handle}",
