@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.serving import make_server
 
+from tests.peers.loopback import LoopbackServer
 from tests.peers.platform_faults import (
     Fault,
     FaultControls,
@@ -97,7 +97,7 @@ class Session:
     spent: bool = False
 
 
-class FakeBluesky(FaultControls):
+class FakeBluesky(FaultControls, LoopbackServer):
     """One PDS on 127.0.0.1:<port>; all state in memory, one request at a time."""
 
     push_path = "putRecord"
@@ -118,9 +118,7 @@ class FakeBluesky(FaultControls):
         self.lock = threading.RLock()
         self.app = Flask("fake-bluesky")
         self._routes()
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.serve(self.app, 0)
 
     # --- what the benchmark calls ---------------------------------------------------------
 
@@ -156,14 +154,6 @@ class FakeBluesky(FaultControls):
             f: self.blobs[record[f]["ref"]["$link"]][1] if f in record else None
             for f in IMAGE_FIELDS
         }
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
 
     # --- plumbing -------------------------------------------------------------------------
 

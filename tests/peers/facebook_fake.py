@@ -40,8 +40,8 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, g, jsonify, redirect, request
 from PIL import Image, UnidentifiedImageError
-from werkzeug.serving import make_server
 
+from tests.peers.loopback import LoopbackServer
 from tests.peers.platform_faults import Fault, FaultControls, Faults, PushLog, RateLimiter
 
 VERSION = "v25.0"
@@ -105,7 +105,7 @@ def graph_error(
     return response
 
 
-class FakeFacebookPages(FaultControls):
+class FakeFacebookPages(FaultControls, LoopbackServer):
     """Facebook Login plus the Graph API on 127.0.0.1:<port>; all state in memory."""
 
     push_path = "/photos$"  # a push starts with the unpublished upload
@@ -136,9 +136,7 @@ class FakeFacebookPages(FaultControls):
         self.add_page(alice, "202", "Neighbourhood Choir", ["ANALYZE", "CREATE_CONTENT"])
         self.app = Flask("fake-facebook")
         self._routes()
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.serve(self.app, port)
 
     # --- what tests call ------------------------------------------------------------------
 
@@ -183,14 +181,6 @@ class FakeFacebookPages(FaultControls):
             "avatar": self.photos[page.picture].data if page.picture else None,
             "banner": self.photos[page.cover].data if page.cover else None,
         }
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
 
     # --- plumbing -------------------------------------------------------------------------
 

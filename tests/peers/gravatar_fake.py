@@ -30,9 +30,9 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, g, jsonify, redirect, request
 from PIL import Image, UnidentifiedImageError
-from werkzeug.serving import make_server
 
 from app.services.platforms.gravatar import UPLOAD_FIELD
+from tests.peers.loopback import LoopbackServer
 from tests.peers.platform_faults import Fault, FaultControls, Faults, PushLog, RateLimiter
 
 CLIENT_ID = "12345"
@@ -74,7 +74,7 @@ def error(status: int, message: str | None = None, code: str | None = None) -> R
     return response
 
 
-class FakeGravatar(FaultControls):
+class FakeGravatar(FaultControls, LoopbackServer):
     """WordPress.com sign-in plus Gravatar on 127.0.0.1:<port>; all state in memory."""
 
     push_path = "POST /v3/me/avatars$"
@@ -100,9 +100,7 @@ class FakeGravatar(FaultControls):
             self.add_user(username)
         self.app = Flask("fake-gravatar")
         self._routes()
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.serve(self.app, port)
 
     # --- what tests call ------------------------------------------------------------------
 
@@ -125,14 +123,6 @@ class FakeGravatar(FaultControls):
         person = self.people[username]
         image_id = person.selected.get(person.hash)
         return person.images.get(image_id) if image_id else None
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
 
     # --- plumbing -------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.serving import make_server
 
+from tests.peers.loopback import LoopbackServer
 from tests.peers.mastodon_oauth import App, Grant, Token, add_oauth_routes, allowed, json_error
 from tests.peers.mastodon_shapes import (
     account_json,
@@ -75,7 +75,7 @@ class Account:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # slot -> (path, bytes)
 
 
-class FakeMastodon(FaultControls):
+class FakeMastodon(FaultControls, LoopbackServer):
     """One Mastodon instance on 127.0.0.1:<port>; all state in memory, one request at a time."""
 
     push_path = "update_credentials"
@@ -103,9 +103,7 @@ class FakeMastodon(FaultControls):
         self.app = Flask("fake-mastodon")
         add_oauth_routes(self)
         self._routes()
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.serve(self.app, port)
 
     # --- what tests and benchmarks call ---------------------------------------------------
 
@@ -129,14 +127,6 @@ class FakeMastodon(FaultControls):
     def current(self, username: str) -> dict[str, bytes | None]:
         files = self.accounts[username].files
         return {slot: files[slot][1] if slot in files else None for slot in SLOTS}
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
 
     # --- plumbing -------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlencode
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.serving import make_server
 
+from tests.peers.loopback import LoopbackServer
 from tests.peers.platform_faults import (
     Fault,
     FaultControls,
@@ -88,7 +88,7 @@ class AccessToken:
     revoked: bool = False
 
 
-class FakeX(FaultControls):
+class FakeX(FaultControls, LoopbackServer):
     """X's API on 127.0.0.1:<port>, for one app (consumer key and secret); state in memory."""
 
     push_path = "update_profile_"
@@ -113,9 +113,7 @@ class FakeX(FaultControls):
             self.users[name] = User(str(1_400_000_000_000_000_000 + len(self.users) + 1), name)
         self.app = Flask("fake-x")
         self._routes()
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.serve(self.app, 0)
 
     # --- what tests call ------------------------------------------------------------------
 
@@ -128,14 +126,6 @@ class FakeX(FaultControls):
     def current(self, name: str) -> dict[str, bytes | None]:
         files = self.users[name].files
         return {slot: self.media.get(files[slot]) if slot in files else None for slot in PUSH}
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
 
     # --- RFC 5849 -------------------------------------------------------------------------
 

@@ -35,8 +35,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, jsonify, redirect, request
 from PIL import Image, UnidentifiedImageError
-from werkzeug.serving import make_server
 
+from tests.peers.loopback import LoopbackServer
 from tests.peers.platform_faults import Fault, FaultControls, Faults, PushLog, RateLimiter
 
 CLIENT_ID = "linkarooie-test.apps.googleusercontent.com"
@@ -143,7 +143,7 @@ class Grant:
     refresh_revoked: bool = False
 
 
-class FakeYouTube(FaultControls):
+class FakeYouTube(FaultControls, LoopbackServer):
     """Google sign-in plus the YouTube Data API on 127.0.0.1:<port>; all state in memory."""
 
     push_path = "POST /upload/youtube/v3/channelBanners/insert$"
@@ -187,9 +187,7 @@ class FakeYouTube(FaultControls):
         self.add_user("bob", title=None)  # a Google account without a YouTube channel
         self.app = Flask("fake-youtube")
         self._routes()
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.serve(self.app, port)
 
     # --- what tests call ------------------------------------------------------------------
 
@@ -233,14 +231,6 @@ class FakeYouTube(FaultControls):
 
     def units_used(self) -> int:
         return self.used.get(self._quota_day(), 0)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-        self.server.server_close()
 
     # --- plumbing -------------------------------------------------------------------------
 
