@@ -93,7 +93,7 @@ class FakeX(FaultControls, LoopbackServer):
 
     push_path = "update_profile_"
 
-    def __init__(self, users: tuple[str, ...] = ("alice", "bob")) -> None:
+    def __init__(self, users: tuple[str, ...] = ("alice", "bob"), port: int = 0) -> None:
         self.consumer_key = "fake-consumer-" + secrets.token_hex(4)
         self.consumer_secret = secrets.token_urlsafe(24)
         self.users: dict[str, User] = {}
@@ -113,7 +113,7 @@ class FakeX(FaultControls, LoopbackServer):
             self.users[name] = User(str(1_400_000_000_000_000_000 + len(self.users) + 1), name)
         self.app = Flask("fake-x")
         self._routes()
-        self.serve(self.app, 0)
+        self.serve(self.app, port)
 
     # --- what tests call ------------------------------------------------------------------
 
