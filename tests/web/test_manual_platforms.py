@@ -137,6 +137,13 @@ def test_done_completes_the_task_and_then_the_release(client, auth, pat, run_job
     slot = db.session.scalar(select(AccountSlot).filter_by(account_id=instagram.id))
     assert slot is not None and slot.pushed_at is not None
 
+    # The same pictures again: Instagram already shows them, so nothing is asked of the person.
+    again = client.post("/api/v1/sync", json={}, headers=auth).json["id"]
+    settle(run_jobs, again)
+    repeat = client.get(f"/api/v1/sync/{again}", headers=auth).json
+    assert [t["status"] for t in repeat["tasks"] if t["platform"] == "instagram"] == ["skipped"]
+    assert repeat["status"] == "succeeded" and repeat["finished_at"]
+
     # An automatic task cannot be "done" by hand; another release's task id is 404.
     pushed = next(t for t in status["tasks"] if t["platform"] == "mastodon")
     refused = client.post(f"/api/v1/sync/{sync_id}/tasks/{pushed['id']}/done", headers=auth)

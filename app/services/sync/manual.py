@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.extensions import db
-from app.models import AccountSlot, Image, ImageVariant, SyncRequest, SyncTask, TaskStatus
+from app.models import (
+    AccountSlot,
+    Image,
+    ImageVariant,
+    PlatformAccount,
+    SyncRequest,
+    SyncTask,
+    TaskStatus,
+)
 from app.models.sync import OPEN
 from app.services.exceptions import Conflict, NotFound
 from app.services.images.library import EXTENSIONS, storage
@@ -93,6 +101,16 @@ def zip_of(release: SyncRequest) -> tuple[str, bytes]:
             raise NotFound("This release has no files to upload by hand (yet).")
         archive.writestr("README.txt", "\n".join(guide) + "\n")
     return f"linkarooie-release-{release.id}-manual.zip", buffer.getvalue()
+
+
+def already_done(account: PlatformAccount, slot: str, image: Image, preset_key: str) -> bool:
+    """Whether the person already marked exactly this file done for this slot (a repeat sync of
+    the same picture asks nothing of them)."""
+    record = account.slot(slot)
+    variant = image.variant(preset_key)
+    if record is None or variant is None:
+        return False
+    return hashlib.sha256(storage().get(variant.storage_key)).hexdigest() == record.sha256
 
 
 def mark_done(task: SyncTask) -> SyncTask:

@@ -3,6 +3,7 @@ task per (account, slot), each its own job; restoring an earlier release; readin
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,7 +23,11 @@ from app.models import (
 )
 from app.services.exceptions import Conflict, DomainError, NotFound
 from app.services.platforms import REGISTRY, connections, get
-from app.services.sync import progress
+from app.services.sync import manual, progress
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class NothingToSync(DomainError):
@@ -62,19 +67,24 @@ def start(
             image = images.get(slot)
             if image is None:
                 continue
-            release.tasks.append(
-                SyncTask(
-                    user_id=user.id,
-                    account_id=account.id,
-                    slot=slot,
-                    image_id=image.id,
-                    preset_key=preset_key,
-                    # A manual platform's slot waits for the person; no job runs it.
-                    status=TaskStatus.MANUAL if platform.is_manual else TaskStatus.QUEUED,
-                )
+            task = SyncTask(
+                user_id=user.id,
+                account_id=account.id,
+                slot=slot,
+                image_id=image.id,
+                preset_key=preset_key,
+                status=TaskStatus.QUEUED,
             )
+            if platform.is_manual:
+                # A manual platform's slot waits for the person; no job runs it.
+                task.status = TaskStatus.MANUAL
+                if manual.already_done(account, slot, image, preset_key):
+                    task.status, task.finished_at = TaskStatus.SKIPPED, utcnow()
+            release.tasks.append(task)
     if not release.tasks:
         raise NothingToSync("None of the chosen accounts takes the chosen images.")
+    if release.is_finished:  # every step was already up to date
+        release.finished_at = utcnow()
     db.session.flush()
     # Slot by slot (every account's avatar, then every banner): two workers then start on
     # different accounts rather than the second waiting for the first's turn on one account.
