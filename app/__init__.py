@@ -139,6 +139,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.blueprints.admin import bp as admin_bp
     from app.blueprints.api import bp as api_bp
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.connections import bp as connections_bp
@@ -150,7 +151,7 @@ def register_blueprints(app: Flask) -> None:
     from app.blueprints.sync import bp as sync_bp
 
     blueprints = (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp)
-    for bp in (*blueprints, connections_bp, sync_bp):
+    for bp in (*blueprints, connections_bp, sync_bp, admin_bp):
         app.register_blueprint(bp)
 
 
