@@ -19,7 +19,7 @@ from flask import Flask, current_app
 
 from app.jobs.inprocess import InProcessBackend
 from app.jobs.redis_backend import RQBackend
-from app.jobs.registry import DEFAULT, IMAGES, SYNC, job, resolve
+from app.jobs.registry import DEFAULT, IMAGES, QUEUES, SYNC, job, resolve
 from app.jobs.transaction import after_commit
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT",
     "IMAGES",
+    "QUEUES",
     "SYNC",
     "InProcessBackend",
     "JobBackend",
@@ -49,6 +50,8 @@ class JobBackend(Protocol):
     def job_id(self, func: Callable, args: tuple) -> str: ...
 
     def ping(self) -> None: ...
+
+    def queue_depths(self) -> dict[str, int]: ...
 
 
 def init_jobs(app: Flask) -> None:

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from flask import Flask
 
-from app.jobs.registry import job_id
+from app.jobs.registry import DEFAULT, QUEUES, job_id
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,15 @@ class InProcessBackend:
         with self._wakeup:
             entries = sorted(self._heap)
         return [(e[3], e[4]) for e in entries if not due_only or e[0] <= now]
+
+    def queue_depths(self) -> dict[str, int]:
+        """Jobs waiting per queue (delayed and periodic ones included), by queue name."""
+        depths = dict.fromkeys(QUEUES, 0)
+        with self._wakeup:
+            for entry in self._heap:
+                queue = getattr(entry[3], "queue_name", DEFAULT)
+                depths[queue] = depths.get(queue, 0) + 1
+        return depths
 
     def clear(self) -> None:
         with self._wakeup:

@@ -19,7 +19,7 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from app.jobs.registry import job_id
+from app.jobs.registry import QUEUES, job_id
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +104,11 @@ class RQBackend:
 
     def ping(self) -> None:
         self.redis.ping()
+
+    def queue_depths(self) -> dict[str, int]:
+        """Jobs waiting in each queue, by queue name (without the prefix); delayed ones wait in
+        RQ's scheduled registry and are not counted."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for name in QUEUES:
+                pipe.llen(self.queue(name).key)
+            return dict(zip(QUEUES, pipe.execute(), strict=True))

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 IMAGES = "images"
 SYNC = "sync"
 DEFAULT = "default"
+QUEUES = (IMAGES, SYNC, DEFAULT)  # the order workers take them in
 
 _REGISTRY: dict[str, Callable] = {}
 _inproc_ids = itertools.count(1)
