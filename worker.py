@@ -74,6 +74,7 @@ def main() -> None:
                 connection=backend.redis,
                 log_job_description=False,
                 maintenance_interval=MAINTENANCE_SECONDS,
+                worker_ttl=app.config["WORKER_TTL"],
             )
             worker.work(with_scheduler=True, logging_level=app.config["LOG_LEVEL"])
     finally:

@@ -70,6 +70,11 @@ class Config:
     # JOB_TIMEOUT so a job that is merely slow is not run twice.
     STALE_JOB_AFTER = env_int("STALE_JOB_AFTER", 900)
     RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 300)
+    # An RQ worker whose last heartbeat is older than this counts as gone; idle, it beats every
+    # WORKER_TTL - 15 s, and during a job every 30 s, so keep it well above 45 (RQ's default).
+    WORKER_TTL = env_int("WORKER_TTL", 420)
+    # The admin page warns when the oldest job waiting on a queue is older than this (seconds).
+    ADMIN_QUEUE_AGE_WARNING = env_int("ADMIN_QUEUE_AGE_WARNING", 300)
 
     # Mail outbox: a failed send is retried after OUTBOX_RETRY_BASE seconds,
     # doubling each time (capped at an hour), and given up after OUTBOX_MAX_ATTEMPTS attempts.

@@ -2,6 +2,10 @@
 
 Jobs are lost when the process stops; the periodic reconciler, which this thread also runs,
 makes that good on the next start, as it does for a flushed Redis.
+
+Being the whole job system here, it also keeps what RQ's registries keep on Redis, for the admin
+page: runs started/finished/failed in the last hour, the job running now, a heartbeat, and the
+last failed runs (which can be retried or deleted).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import itertools
 import logging
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask
@@ -19,6 +25,30 @@ from flask import Flask
 from app.jobs.registry import DEFAULT, QUEUES, job_id
 
 log = logging.getLogger(__name__)
+
+HOUR = 3600.0
+FAILED_KEPT = 200  # failed runs remembered (the oldest are forgotten first)
+# The idle loop still wakes this often, so its heartbeat shows it is alive.
+HEARTBEAT_SECONDS = 5.0
+OUTCOMES = ("started", "finished", "failed")
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    id: str
+    queue: str
+    func: Callable
+    args: tuple
+    error: str
+    failed_at: float  # time.time()
+
+
+@dataclass(frozen=True)
+class Running:
+    id: str
+    func: Callable
+    args: tuple
+    started_at: float  # time.time()
 
 
 class InProcessBackend:
@@ -34,6 +64,13 @@ class InProcessBackend:
         self._wakeup = threading.Condition()
         self._thread: threading.Thread | None = None
         self.periodic_started = False
+        # The admin page's view of this worker (all guarded by _wakeup's lock).
+        self._recent = {q: {o: deque() for o in OUTCOMES} for q in QUEUES}
+        self._failed: OrderedDict[str, FailedRun] = OrderedDict()
+        self.current: Running | None = None
+        self.heartbeat: float | None = None  # time.time() of the loop's last tick
+        self.jobs_done = 0
+        self.jobs_failed = 0
 
     def job_id(self, func: Callable, args: tuple) -> str:
         return job_id(func, args)
@@ -82,6 +119,42 @@ class InProcessBackend:
                 depths[queue] = depths.get(queue, 0) + 1
         return depths
 
+    def waiting(self) -> list[tuple[float, str, Callable, tuple, float | None]]:
+        """Every queued entry as (due as time.time(), job id, func, args, repeat seconds)."""
+        offset = time.time() - time.monotonic()
+        with self._wakeup:
+            entries = sorted(self._heap)
+        return [(e[0] + offset, e[2], e[3], e[4], e[5]) for e in entries]
+
+    def recent(self, queue: str) -> dict[str, int]:
+        """Runs on `queue` started, finished and failed in the last hour."""
+        with self._wakeup:
+            counts = self._recent.get(queue) or {o: deque() for o in OUTCOMES}
+            for times in counts.values():
+                _prune(times)
+            return {outcome: len(times) for outcome, times in counts.items()}
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def failed_runs(self) -> list[FailedRun]:
+        """The remembered failed runs, newest first (one per job id: the latest failure)."""
+        with self._wakeup:
+            return list(reversed(self._failed.values()))
+
+    def retry_failed(self, jid: str) -> bool:
+        """Queue a failed run again (it leaves the failed list); False if there is no such run."""
+        with self._wakeup:
+            run = self._failed.pop(jid, None)
+        if run is None:
+            return False
+        self._push(run.func, run.args, 0, None)  # None: the same work already waits, also fine
+        return True
+
+    def delete_failed(self, jid: str) -> bool:
+        with self._wakeup:
+            return self._failed.pop(jid, None) is not None
+
     def clear(self) -> None:
         with self._wakeup:
             self._heap.clear()
@@ -113,22 +186,60 @@ class InProcessBackend:
     def _next_job(self) -> tuple[Callable, tuple, float | None]:
         with self._wakeup:
             while True:
+                self.heartbeat = time.time()
                 wait = self._heap[0][0] - time.monotonic() if self._heap else None
                 if wait is not None and wait <= 0:
                     _, _, jid, func, args, every = heapq.heappop(self._heap)
                     self._waiting.discard(jid)  # running: the same work queued now runs again
                     return func, args, every
-                self._wakeup.wait(timeout=wait)
+                self._wakeup.wait(timeout=min(wait or HEARTBEAT_SECONDS, HEARTBEAT_SECONDS))
 
     def _loop(self) -> None:
         while True:
             self._run(*self._next_job())
 
     def _run(self, func: Callable, args: tuple, every: float | None) -> None:
+        jid = self.job_id(func, args)
+        queue = getattr(func, "queue_name", DEFAULT)
+        error = None
+        with self._wakeup:
+            # Running the same work again replaces its failed run, as RQ's re-enqueue does.
+            self._failed.pop(jid, None)
+            self.current = Running(jid, func, args, time.time())
+            self._note(queue, "started")
         with self.app.app_context():
             try:
                 func(*args)
-            except Exception:
+            except Exception as exc:
                 log.exception("in-process job %s%r failed", func.__name__, args)
+                error = _first_line(exc)
+        with self._wakeup:
+            self.current = None
+            self.heartbeat = time.time()
+            if error is None:
+                self.jobs_done += 1
+                self._note(queue, "finished")
+            else:
+                self.jobs_failed += 1
+                self._note(queue, "failed")
+                self._failed[jid] = FailedRun(jid, queue, func, args, error, time.time())
+                while len(self._failed) > FAILED_KEPT:
+                    self._failed.popitem(last=False)
         if every is not None:
             self._push(func, args, every, every)
+
+    def _note(self, queue: str, outcome: str) -> None:
+        times = self._recent.setdefault(queue, {o: deque() for o in OUTCOMES})[outcome]
+        times.append(time.time())
+        _prune(times)
+
+
+def _prune(times: deque) -> None:
+    cutoff = time.time() - HOUR
+    while times and times[0] < cutoff:
+        times.popleft()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

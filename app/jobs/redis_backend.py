@@ -34,6 +34,11 @@ SLOTS = 4
 # another worker take the lock over only at its maintenance round. Such a job counts as lost, so
 # the reconciler's enqueue replaces it with one queued now instead of waiting on it forever.
 OVERDUE_SECONDS = 10
+# How long RQ keeps a finished job (and its place in the finished registry): at least an hour, so
+# the admin page can count the last hour's work from RQ's own registry. Failed jobs stay a week,
+# long enough to be looked at and retried.
+RESULT_TTL = 3600
+FAILURE_TTL = 7 * 24 * 3600
 
 
 class RQBackend:
@@ -72,10 +77,11 @@ class RQBackend:
                     pipe.multi()
                     if stale is not None:
                         stale.delete(pipeline=pipe)
+                    kept = {"result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL}
                     if delay:
-                        queue.enqueue_in(delay, func, *args, job_id=chosen, pipeline=pipe)
+                        queue.enqueue_in(delay, func, *args, job_id=chosen, pipeline=pipe, **kept)
                     else:
-                        queue.enqueue_call(func, args=args, job_id=chosen, pipeline=pipe)
+                        queue.enqueue_call(func, args=args, job_id=chosen, pipeline=pipe, **kept)
                     pipe.execute()
                     return chosen
                 except WatchError:
