@@ -21,3 +21,12 @@ def append_and_requeue_once(path: str) -> None:
         from app.jobs import enqueue
 
         enqueue("append_and_requeue_once", path)
+
+
+@job(DEFAULT)
+def fail_while_flagged(flag: str, out: str) -> None:
+    """Fails (with a two-line message) while the file `flag` exists; then appends to `out`."""
+    if Path(flag).exists():
+        raise RuntimeError("the flag is up\nsecond line of the message")
+    with open(out, "a") as handle:
+        handle.write("ran\n")

@@ -24,3 +24,10 @@ def owned_task_id():
         return release.tasks[0].id
 
     return make
+
+
+@pytest.fixture
+def owned_job_id():
+    """For the access walks: job ids belong to nobody (only admins act on them); any id will do,
+    since everyone else is turned away before it is looked up."""
+    return lambda owner: f"fail_while_flagged--{owner.id}"

@@ -130,6 +130,7 @@ def good_values(
         "token": "not-a-real-token",
         "key": "originals/ab/not-there.jpg",
         "filename": "css/app.css",
+        "job_id": "no-such-job",
     }
 
 
