@@ -131,6 +131,7 @@ def good_values(
         "key": "originals/ab/not-there.jpg",
         "filename": "css/app.css",
         "job_id": "no-such-job",
+        "name": "checks",
     }
 
 
