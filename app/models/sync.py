@@ -134,6 +134,9 @@ class SyncTask(TimestampMixin, db.Model):
     content_sha256: Mapped[str | None] = mapped_column(String(64))
     remote_url: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How long the last attempt's platform call took, whatever its outcome (the admin page's
+    # push latency).
+    push_ms: Mapped[int | None] = mapped_column(Integer)
 
     request: Mapped[SyncRequest] = relationship(back_populates="tasks")
     account: Mapped[PlatformAccount] = relationship()
