@@ -48,4 +48,5 @@ def admins_only() -> None:
         abort(404)
 
 
-from app.blueprints.admin import routes  # noqa: E402,F401  (routes and sections register on bp)
+# Routes and sections register on bp when imported.
+from app.blueprints.admin import platforms, routes, users  # noqa: E402,F401
