@@ -13,12 +13,12 @@ from app.models import User
 from app.services.exceptions import DomainError, NotFound
 from app.services.ops import audit_log
 from app.services.ops import users as people
-from app.services.ops.paging import page_number
+from app.services.ops.paging import clean_text, page_number
 
 
 @bp.get("/users", endpoint="users")
 def users_page() -> str:
-    q = request.args.get("q", "").strip()[: people.SEARCH_MAX]
+    q = clean_text(request.args.get("q", ""), people.SEARCH_MAX)
     found = people.search(q, page_number(request.args.get("page", 1)))
     return render_template("admin/users.html", page=found, q=q, counts=people.counts())
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditLog, User
 from app.services.exceptions import DomainError
-from app.services.ops.paging import Page, page_number, paginate
+from app.services.ops.paging import Page, clean_text, page_number, paginate
 
 TEXT_MAX = 200
 
@@ -59,8 +59,8 @@ def parse(args: Mapping[str, str]) -> Filters:
     if since and until and until < since:
         raise BadFilter(f"The range ends ({until}) before it starts ({since}).")
     return Filters(
-        user=args.get("user", "").strip()[:TEXT_MAX],
-        action=args.get("action", "").strip()[:TEXT_MAX],
+        user=clean_text(args.get("user", ""), TEXT_MAX),
+        action=clean_text(args.get("action", ""), TEXT_MAX),
         since=since,
         until=until,
         page=page_number(args.get("page", 1)),

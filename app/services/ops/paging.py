@@ -1,4 +1,5 @@
-"""Pages of an admin list: a page number from the address bar, clamped rather than refused."""
+"""Admin lists: a page number from the address bar (clamped rather than refused), one page of a
+query, and typed search text made safe to query with."""
 
 from __future__ import annotations
 
@@ -53,3 +54,9 @@ def paginate(
     number = min(max(number, 1), pages)
     rows = db.session.execute(query.limit(per_page).offset((number - 1) * per_page)).all()
     return Page(build(rows), number, pages, int(total or 0))
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Typed search text made safe to query with: trimmed, bounded, without NUL characters
+    (PostgreSQL refuses them in strings; no address or name holds one)."""
+    return value.replace("\x00", "").strip()[:limit]

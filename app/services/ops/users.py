@@ -26,7 +26,7 @@ from app.models import (
 )
 from app.services.accounts import audit
 from app.services.exceptions import Conflict, DomainError
-from app.services.ops.paging import Page, paginate
+from app.services.ops.paging import Page, clean_text, paginate
 from app.services.platforms import REGISTRY
 
 ACTIVE_WINDOW = timedelta(days=7)
@@ -77,7 +77,7 @@ def counts(now: datetime | None = None) -> Counts:
 def search(q: str = "", page: int = 1) -> Page[UserRow]:
     """Users whose email or name contains `q` (any case), newest first, a page at a time."""
     query = select(User).order_by(User.created_at.desc(), User.id.desc())
-    if q := q.strip()[:SEARCH_MAX]:
+    if q := clean_text(q, SEARCH_MAX):
         pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
         pattern += "%"
         query = query.where(
