@@ -102,6 +102,9 @@ class SyncTask(TimestampMixin, db.Model):
         UniqueConstraint("request_id", "account_id", "slot", name="uq_sync_tasks_target"),
         # The reconciler's scan: unfinished tasks by status and time.
         Index("ix_sync_tasks_status_due", "status", "next_attempt_at"),
+        # The admin page's windows (last hour / day), read every few seconds.
+        Index("ix_sync_tasks_finished_at", "finished_at"),
+        Index("ix_sync_tasks_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
