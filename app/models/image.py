@@ -81,7 +81,9 @@ class Image(TimestampMixin, db.Model):
     )
     error: Mapped[str | None] = mapped_column(Text)
     is_current: Mapped[bool] = mapped_column(default=False, server_default=false())
-    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # How long the last successful run took to make the files (the admin page's pipeline).
+    processing_ms: Mapped[int | None] = mapped_column(Integer)
 
     variants: Mapped[list[ImageVariant]] = relationship(
         back_populates="image",

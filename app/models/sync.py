@@ -102,6 +102,9 @@ class SyncTask(TimestampMixin, db.Model):
         UniqueConstraint("request_id", "account_id", "slot", name="uq_sync_tasks_target"),
         # The reconciler's scan: unfinished tasks by status and time.
         Index("ix_sync_tasks_status_due", "status", "next_attempt_at"),
+        # The admin page's windows (last hour / day), read every few seconds.
+        Index("ix_sync_tasks_finished_at", "finished_at"),
+        Index("ix_sync_tasks_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -134,6 +137,9 @@ class SyncTask(TimestampMixin, db.Model):
     content_sha256: Mapped[str | None] = mapped_column(String(64))
     remote_url: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How long the last attempt's platform call took, whatever its outcome (the admin page's
+    # push latency).
+    push_ms: Mapped[int | None] = mapped_column(Integer)
 
     request: Mapped[SyncRequest] = relationship(back_populates="tasks")
     account: Mapped[PlatformAccount] = relationship()

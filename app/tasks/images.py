@@ -45,13 +45,11 @@ def process_image(image_id: int, revision: int | None = None) -> None:
             return
         max_pixels = current_app.config["MAX_IMAGE_PIXELS"]
         variants, editor = processing.render(image, max_pixels=max_pixels)
-        if processing.record_variants(image_id, user_id, revision, variants, editor):
-            log.info(
-                "image %s processed: %d variants in %.2fs",
-                image_id,
-                len(variants),
-                time.perf_counter() - started,
-            )
+        elapsed = time.perf_counter() - started
+        if processing.record_variants(
+            image_id, user_id, revision, variants, editor, processing_ms=round(elapsed * 1000)
+        ):
+            log.info("image %s processed: %d variants in %.2fs", image_id, len(variants), elapsed)
         else:
             log.info("image %s changed while processing; its newer job finishes it", image_id)
         db.session.commit()

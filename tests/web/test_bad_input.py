@@ -131,7 +131,8 @@ def good_values(
         "key": "originals/ab/not-there.jpg",
         "filename": "css/app.css",
         "job_id": "no-such-job",
-        "name": "checks",
+        "name": "checks",  # an admin status-page section
+        "user_id": str(sync.get("user_id", 1)),
     }
 
 
@@ -171,7 +172,12 @@ def test_no_route_answers_5xx_to_bad_input(
     session_id = db.session.scalar(select(UserSession.id).where(UserSession.user_id == user_id))
     account = make_account(user)
     release = make_release(user, account, statuses={"avatar": TaskStatus.FAILED})
-    sync = {"account_id": account.id, "request_id": release.id, "task_id": release.tasks[0].id}
+    sync = {
+        "account_id": account.id,
+        "request_id": release.id,
+        "task_id": release.tasks[0].id,
+        "user_id": user_id,
+    }
     good = good_values(image_id, token_id, session_id, sync)
     api_auth = {"Authorization": f"Bearer {raw_token}"}
 

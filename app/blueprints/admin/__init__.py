@@ -48,5 +48,5 @@ def admins_only() -> None:
         abort(404)
 
 
-from app.blueprints.admin import routes  # noqa: E402,F401,I001  (routes and sections register on bp)
-from app.blueprints.admin import jobs  # noqa: E402,F401
+# Routes and sections register on bp when imported.
+from app.blueprints.admin import jobs, platforms, routes, users  # noqa: E402,F401

@@ -6,7 +6,9 @@ stable, they are queried): sign_in, sign_in_failed, sign_out, sign_up, email_ver
 password_changed, password_reset_requested, password_reset, email_change_requested,
 email_changed, token_created, token_revoked, oauth_linked, oauth_link_requested,
 oauth_unlinked, account_secured (recovery.py), reauthenticated, platform_connected,
-platform_disconnected, platform_expired (platforms/health.py: the token round gave up on it).
+platform_disconnected, platform_expired (platforms/health.py: the token round gave up on it),
+admin_granted, admin_revoked (ops/users.py: the event's user is the person whose role changed,
+details["by"] the admin who changed it).
 """
 
 from __future__ import annotations

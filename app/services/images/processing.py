@@ -103,16 +103,24 @@ def record_variants(
     revision: int,
     variants: list[pipeline.Variant],
     editor: pipeline.Variant | None,
+    *,
+    processing_ms: int | None = None,
 ) -> bool:
     """Store the files and, if `revision` is still the image's, replace its variant rows and
-    mark it ready. Returns False (and leaves nothing behind) when the run turned out stale."""
+    mark it ready. Returns False (and leaves nothing behind) when the run turned out stale.
+    `processing_ms`: how long rendering took, kept for the admin page's pipeline numbers."""
     lock_owner(user_id)  # a delete job for this person cannot remove what we are about to use
     if db.session.scalar(select(Image.revision).where(Image.id == image_id)) != revision:
         return False  # stale before we stored anything
     stored = {_key(user_id, v): v for v in ([*variants, editor] if editor else variants)}
     for key, variant in stored.items():
         storage().put(key, variant.data, variant.mime)
-    values = {"status": ImageStatus.READY, "error": None, "processed_at": datetime.now(UTC)}
+    values = {
+        "status": ImageStatus.READY,
+        "error": None,
+        "processed_at": datetime.now(UTC),
+        "processing_ms": processing_ms,
+    }
     if editor is not None:
         values["preview_key"] = _key(user_id, editor)
     saved = db.session.execute(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -112,7 +113,12 @@ def _attempt(task: SyncTask, account: PlatformAccount, interrupted: bool) -> Non
     if not adapter.content_addressed:
         task.remote_before = adapter.current_image_url(account, task.slot) or ""
     db.session.commit()  # the record a crash-recovery run compares against
-    result = adapter.push(account, task.slot, data, mime)
+    started = time.perf_counter()
+    try:
+        result = adapter.push(account, task.slot, data, mime)
+    finally:
+        # Failures too: a platform that is slow to say no is what the admin page must show.
+        task.push_ms = round((time.perf_counter() - started) * 1000)
     _record_push(account, task, digest, result.remote_url)
 
 
