@@ -1,6 +1,6 @@
 """GET /metrics for Prometheus: with `Authorization: Bearer <METRICS_TOKEN>`, or as a signed-in
 admin. Everyone else, a wrong token included, gets the same 404 as a page that does not exist,
-so the endpoint is not advertised and a token cannot be told apart from a missing route."""
+as on /admin: the endpoint is not advertised to those who may not read it."""
 
 from __future__ import annotations
 
