@@ -1,10 +1,21 @@
 """gunicorn settings. With WEB_RUNS_WORKER=1 the master also supervises one RQ worker (one dyno)."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
-from app.config import env_bool
+# Each worker process counts its own HTTP metrics; in prometheus-client's multiprocess mode they
+# write them to files in one directory, which a scrape of any worker merges. prometheus-client
+# picks the mode when it is imported, so the directory must be in the environment before the
+# app is loaded (preload_app), hence here, before anything else. A fresh one per start: files
+# left by an earlier run would be counted again. (Read once: a config reload keeps it.)
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="linkarooie-metrics-")
+    os.environ["LINKAROOIE_OWN_METRICS_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+from app.config import env_bool  # noqa: E402  (after the metrics directory is set)
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -47,6 +58,13 @@ def post_fork(server, worker):
         db.engine.dispose(close=False)
 
 
+def child_exit(server, worker):
+    # A dead worker's counters stay in its files (they still count); only its live gauges go.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def on_exit(server):
     if _supervisor is not None and _supervisor.poll() is None:
         _supervisor.terminate()
@@ -54,3 +72,6 @@ def on_exit(server):
             _supervisor.wait(30)
         except subprocess.TimeoutExpired:
             _supervisor.kill()
+    own = os.environ.get("LINKAROOIE_OWN_METRICS_DIR")
+    if own and own == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(own, ignore_errors=True)

@@ -147,16 +147,18 @@ def register_blueprints(app: Flask) -> None:
     from app.blueprints.images import bp as images_bp
     from app.blueprints.main import bp as main_bp
     from app.blueprints.media import bp as media_bp
+    from app.blueprints.metrics import bp as metrics_bp
     from app.blueprints.oauth import bp as oauth_bp
     from app.blueprints.sync import bp as sync_bp
 
     blueprints = (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp)
-    for bp in (*blueprints, connections_bp, sync_bp, admin_bp):
+    for bp in (*blueprints, connections_bp, sync_bp, admin_bp, metrics_bp):
         app.register_blueprint(bp)
 
 
 def register_request_hooks(app: Flask) -> None:
-    @app.before_request
+    from app.services.ops import metrics
+
     def start_request() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
@@ -167,11 +169,19 @@ def register_request_hooks(app: Flask) -> None:
 
             g.site_url_token = request_site_url.set(request.url_root)
 
+    # First of all hooks, so the clock and the request id also cover requests that an earlier
+    # hook turns away (bad input, a missing CSRF token, a rate limit).
+    app.before_request_funcs.setdefault(None, []).insert(0, start_request)
+
     @app.after_request
     def log_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         started = g.get("request_started")
-        if started is not None and request.endpoint != "static":
+        if started is None:
+            return response
+        seconds = time.perf_counter() - started
+        metrics.observe_request(request.endpoint, request.method, response.status_code, seconds)
+        if request.endpoint != "static":
             # Only a user this request already loaded: logging must not cost a query (status
             # polls answer 304 without touching the database).
             user = g.get("_login_user")
@@ -185,7 +195,7 @@ def register_request_hooks(app: Flask) -> None:
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "duration_ms": round(seconds * 1000, 1),
                     # the id, never get_id(): that carries the session key, a secret
                     "user_id": getattr(user, "id", None),
                     "remote_addr": request.remote_addr,

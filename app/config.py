@@ -232,6 +232,9 @@ class Config:
     TOKEN_REFRESH_AHEAD = env_int("TOKEN_REFRESH_AHEAD", 900)
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # The bearer token Prometheus scrapes GET /metrics with (signed-in admins need none); unset,
+    # only admins can read it. Any long random string, e.g. `openssl rand -hex 32`.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
     PREFERRED_URL_SCHEME = "http"
 
     # The edge. TRUSTED_PROXY_COUNT: how many reverse proxies stand in front of the app and

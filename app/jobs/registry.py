@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.extensions import db
+from app.jobs.stats import record_job
 from app.logconfig import job_id_var
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def job(queue: str = DEFAULT) -> Callable[[Callable], Callable]:
                 raise
             finally:
                 db.session.remove()
+                seconds = time.perf_counter() - started
                 log.info(
                     "job %s",
                     outcome,
@@ -62,9 +64,10 @@ def job(queue: str = DEFAULT) -> Callable[[Callable], Callable]:
                         "job_args": [_loggable(arg) for arg in args],
                         "queue": queue,
                         "status": outcome,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                        "duration_ms": round(seconds * 1000, 1),
                     },
                 )
+                record_job(func.__name__, outcome, seconds)
                 job_id_var.reset(token)
 
         run.queue_name = queue  # type: ignore[attr-defined]

@@ -18,9 +18,11 @@ from flask import Flask
 from itsdangerous import BadSignature
 from werkzeug.http import parse_cookie
 
+from app.services.ops import metrics
 from app.services.sync import progress
 
 STATUS_PATH = re.compile(r"/sync/([1-9][0-9]{0,9})/status")
+STATUS_ENDPOINT = "sync.status"  # the view that answers the same URL when something changed
 # A page polls every 1.5 s, and one process answers many pages: a stamp read in the last quarter
 # second is good enough (a change shows at most that much later), and a cookie verified once is
 # the same cookie a minute later.
@@ -37,12 +39,15 @@ class UnchangedStatusPolls:
         self._cookies: dict[str, tuple[float, int | None]] = {}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
         etag = self._unchanged(environ)
         if etag is None:
             return self.wsgi_app(environ, start_response)
         start_response(
             "304 NOT MODIFIED", [("ETag", f'"{etag}"'), ("Cache-Control", "private, no-cache")]
         )
+        # Flask's hooks never see these answers: count them here, as the view would be counted.
+        metrics.observe_request(STATUS_ENDPOINT, "GET", 304, time.perf_counter() - started)
         return [b""]
 
     def _unchanged(self, environ: dict) -> str | None:

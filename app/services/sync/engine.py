@@ -27,6 +27,7 @@ from app.jobs import enqueue_on_commit
 from app.models import AccountSlot, AccountStatus, Image, PlatformAccount, SyncTask, TaskStatus
 from app.models.sync import OPEN
 from app.services.images.library import storage
+from app.services.ops import metrics
 from app.services.platforms import connections, get
 from app.services.platforms.base import Permanent, ReconnectNeeded, RetryLater
 from app.services.sync import progress
@@ -159,6 +160,8 @@ def _record_push(account: PlatformAccount, task: SyncTask, digest: str, url: str
 
 
 def _retry_or_give_up(task: SyncTask, failure: RetryLater) -> None:
+    if failure.rate_limited:
+        metrics.count_push(task.account.platform, "rate_limited")
     config = current_app.config
     if failure.rate_limited and task.rate_limited < config["SYNC_RATE_LIMIT_WAITS"]:
         task.rate_limited += 1
@@ -190,6 +193,7 @@ def _finish(task: SyncTask, status: TaskStatus, error: str | None) -> None:
     task.lease_until = task.next_attempt_at = None
     task.finished_at = utcnow()
     _changed(task)
+    metrics.count_push(task.account.platform, status.value)
     request = task.request
     if request.finished_at is None and all(
         t.status not in OPEN for t in request.tasks if t is not task
