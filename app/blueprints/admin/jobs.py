@@ -27,7 +27,7 @@ def queues() -> dict:
     return jobs.queues_overview()
 
 
-@section("workers", "Workers", order=30)
+@section("workers", "Workers", order=15)
 def workers() -> dict:
     return jobs.workers_overview()
 

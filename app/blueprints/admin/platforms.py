@@ -16,6 +16,6 @@ def image_pipeline() -> dict:
     return {"pipeline": pipeline.health()}
 
 
-@section("users_summary", "Users", order=70)
+@section("users_summary", "Users", order=12)
 def users_summary() -> dict:
     return {"counts": users.counts()}
