@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
@@ -58,7 +59,20 @@ class Stats(Protocol):
     def read(self, family: str) -> Series: ...
 
 
-class RedisStats:
+class _Stats(ABC):
+    """Histogram observations and counter increments, as field increments of one series."""
+
+    def observe(self, family: str, labels: Labels, value: float, buckets: Sequence[float]) -> None:
+        self._add(family, labels, _fields(value, buckets))
+
+    def increment(self, family: str, labels: Labels, amount: float = 1) -> None:
+        self._add(family, labels, {"value": amount})
+
+    @abstractmethod
+    def _add(self, family: str, labels: Labels, fields: dict[str, float]) -> None: ...
+
+
+class RedisStats(_Stats):
     """Series in Redis: `<prefix>stats:<family>` is the set of series, each a hash at
     `<prefix>stats:<family>:<labels as JSON>`."""
 
@@ -67,12 +81,6 @@ class RedisStats:
 
     def _index(self, family: str) -> str:
         return f"{self.prefix}stats:{family}"
-
-    def observe(self, family: str, labels: Labels, value: float, buckets: Sequence[float]) -> None:
-        self._add(family, labels, _fields(value, buckets))
-
-    def increment(self, family: str, labels: Labels, amount: float = 1) -> None:
-        self._add(family, labels, {"value": amount})
 
     def _add(self, family: str, labels: Labels, fields: dict[str, float]) -> None:
         series = _series_id(labels)
@@ -99,18 +107,12 @@ class RedisStats:
         ]
 
 
-class MemoryStats:
+class MemoryStats(_Stats):
     """The same series in this process (the embedded default runs its jobs in-process)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._series: dict[str, dict[str, defaultdict[str, float]]] = defaultdict(dict)
-
-    def observe(self, family: str, labels: Labels, value: float, buckets: Sequence[float]) -> None:
-        self._add(family, labels, _fields(value, buckets))
-
-    def increment(self, family: str, labels: Labels, amount: float = 1) -> None:
-        self._add(family, labels, {"value": amount})
 
     def _add(self, family: str, labels: Labels, fields: dict[str, float]) -> None:
         series = _series_id(labels)
