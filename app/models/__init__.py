@@ -6,6 +6,7 @@ from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.oauth import OAuthIdentity
 from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.platform import AccountSlot, AccountStatus, PlatformAccount, PlatformApp
+from app.models.profile import HandleRedirect, Profile
 from app.models.session import UserSession
 from app.models.sync import SyncRequest, SyncTask, TaskStatus
 from app.models.user import Role, User
@@ -25,6 +26,8 @@ __all__ = [
     "ImageStatus",
     "ImageVariant",
     "OAuthIdentity",
+    "HandleRedirect",
+    "Profile",
     "OutboxMessage",
     "OutboxStatus",
     "Role",
