@@ -57,7 +57,9 @@ def test_upload_is_202_then_the_image_reports_its_variants(client, auth, run_job
 
     assert run_jobs() == 1
     image = client.get(f"/api/v1/images/{body['id']}", headers=auth).get_json()
-    assert set(image) == {"id", "kind", "status", "width", "height", "error", "variants"}
+    fields = {"id", "kind", "status", "current", "width", "height", "error", "variants"}
+    assert set(image) == fields
+    assert image["current"] is True  # a person's first banner becomes the current one
     assert (image["status"], image["width"], image["height"], image["error"]) == (
         "ready",
         1800,
@@ -122,6 +124,27 @@ def test_another_users_image_is_404_and_delete_is_204(client, auth, make_user, r
     assert count() == 0 and run_jobs() == 1  # the files go in a job, not in the request
     assert stored_keys(client.application) == set()
     assert client.get(f"/api/v1/images/{image_id}", headers=auth).status_code == 404
+
+
+def test_making_an_image_current_is_what_a_null_sync_pushes(client, auth, run_jobs):
+    first = post_image(client, auth, avatar_jpeg(seed=1)).get_json()["id"]
+    second = post_image(client, auth, avatar_jpeg(seed=2)).get_json()["id"]
+    run_jobs()
+    listed = {i["id"]: i["current"] for i in client.get("/api/v1/images", headers=auth).json}
+    assert listed == {first: True, second: False}
+    for _ in range(2):  # idempotent
+        made = client.post(f"/api/v1/images/{second}/current", headers=auth)
+        assert made.status_code == 200 and made.json["current"] is True
+    listed = {i["id"]: i["current"] for i in client.get("/api/v1/images", headers=auth).json}
+    assert listed == {first: False, second: True}
+    assert client.post("/api/v1/images/999999/current", headers=auth).status_code == 404
+
+
+def test_another_persons_image_cannot_be_made_current(client, auth, make_user):
+    other = bearer(make_user(email="other@example.com"))
+    theirs = post_image(client, other, avatar_jpeg(seed=5)).get_json()["id"]
+    answer = client.post(f"/api/v1/images/{theirs}/current", headers=auth)
+    assert answer.status_code == 404 and "error" in answer.json
 
 
 def test_presets_list_matches_the_pipeline(client, auth):

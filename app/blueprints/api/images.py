@@ -1,4 +1,4 @@
-"""Images over the JSON API: upload, list, read, delete, and the output presets.
+"""Images over the JSON API: upload, list, read, make current, delete, and the output presets.
 
 Every error is {"error": "<readable reason>", "code": ...} with a 4xx status (app/errors.py).
 """
@@ -25,6 +25,7 @@ def _image_json(image: Image) -> dict[str, Any]:
         "id": image.id,
         "kind": image.kind.value,
         "status": image.status.value,
+        "current": image.is_current,
         "width": image.width,
         "height": image.height,
         "error": image.error,
@@ -60,6 +61,15 @@ def list_images() -> Response:
 @bp.get("/images/<int:image_id>")
 def get_image(image_id: int) -> Response:
     return jsonify(_image_json(owned_or_404(Image, image_id, owner=api_user())))
+
+
+@bp.post("/images/<int:image_id>/current")
+def make_current(image_id: int) -> Response:
+    """What the library's "Use as avatar/banner" button does: the image becomes the current one
+    of its kind (a sync with null image ids then pushes it)."""
+    image = library.set_current(owned_or_404(Image, image_id, owner=api_user()))
+    db.session.commit()
+    return jsonify(_image_json(image))
 
 
 @bp.delete("/images/<int:image_id>")
