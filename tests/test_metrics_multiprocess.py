@@ -60,8 +60,11 @@ def test_one_scrape_sums_every_gunicorn_worker_and_keeps_a_dead_ones_counts(work
     web, port = start_server(start, healthy, describe=log.read_text)
     try:
         [metrics_dir] = tmp_path.glob("linkarooie-metrics-*")
-        workers = _workers(web.pid)
-        assert len(workers) == 2
+        # /healthz answers as soon as one worker is up; the second may still be starting.
+        deadline = time.monotonic() + 30
+        while len(workers := _workers(web.pid)) < 2:
+            assert time.monotonic() < deadline, "gunicorn did not start two workers"
+            time.sleep(0.1)
 
         def counted_by() -> set[int]:
             files = metrics_dir.glob("counter_*.db")
