@@ -1,0 +1,25 @@
+"""A person's profile: the text and links they show, the handle of their public page, and how
+that text fits each platform's limits. No Flask request objects; callers commit."""
+
+from app.services.profiles.editing import (
+    FIELDS,
+    HANDLE_HOLD,
+    RESERVED_HANDLES,
+    ProfileInvalid,
+    get_or_create,
+    update,
+)
+from app.services.profiles.limits import FieldLimit, PlatformLimits, count, platform_limits
+
+__all__ = [
+    "FIELDS",
+    "HANDLE_HOLD",
+    "RESERVED_HANDLES",
+    "FieldLimit",
+    "PlatformLimits",
+    "ProfileInvalid",
+    "count",
+    "get_or_create",
+    "platform_limits",
+    "update",
+]
