@@ -6,7 +6,10 @@ from app.services.profiles.editing import (
     HANDLE_HOLD,
     RESERVED_HANDLES,
     ProfileInvalid,
+    add_link,
     get_or_create,
+    move_link,
+    remove_link,
     update,
 )
 from app.services.profiles.limits import FieldLimit, PlatformLimits, count, platform_limits
@@ -18,8 +21,11 @@ __all__ = [
     "FieldLimit",
     "PlatformLimits",
     "ProfileInvalid",
+    "add_link",
     "count",
     "get_or_create",
+    "move_link",
     "platform_limits",
+    "remove_link",
     "update",
 ]

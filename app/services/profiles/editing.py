@@ -247,3 +247,43 @@ def _move_handle(profile: Profile, handle: str | None) -> None:
         held.expires_at = utcnow() + HANDLE_HOLD
     profile.handle = handle
     profile.handle_key = new_key
+
+
+def add_link(user: User, label: Any, url: Any) -> Profile:
+    """Append a link; a refusal names the form's own fields (`label`, `url`)."""
+    profile = get_or_create(user)
+    errors = {}
+    if not isinstance(label, str) or not label.strip():
+        errors["label"] = "Give the link a label."
+    elif len(label.strip()) > LABEL_LIMIT:
+        errors["label"] = f"At most {LABEL_LIMIT} characters."
+    try:
+        url = _http_url(url, required=True)
+    except ValueError as exc:
+        errors["url"] = str(exc)
+    if len(profile.links or []) >= MAX_LINKS:
+        errors["links"] = f"At most {MAX_LINKS} links; remove one first."
+    if errors:
+        raise ProfileInvalid(errors)
+    return update(user, {"links": [*(profile.links or []), {"label": label.strip(), "url": url}]})
+
+
+def remove_link(user: User, index: int) -> Profile:
+    links = list(get_or_create(user).links or [])
+    _check_index(links, index)
+    del links[index]
+    return update(user, {"links": links})
+
+
+def move_link(user: User, index: int, offset: int) -> Profile:
+    """Move the link at `index` by `offset` places (-1 up, +1 down); at an end it stays."""
+    links = list(get_or_create(user).links or [])
+    _check_index(links, index)
+    target = min(max(index + offset, 0), len(links) - 1)
+    links.insert(target, links.pop(index))
+    return update(user, {"links": links})
+
+
+def _check_index(links: list, index: int) -> None:
+    if not 0 <= index < len(links):
+        raise ProfileInvalid({"links": "That link is no longer there; reload the page."})
