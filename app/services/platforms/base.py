@@ -23,6 +23,14 @@ if TYPE_CHECKING:
     from app.models import PlatformAccount
 
 
+@dataclass(frozen=True)
+class TextLimit:
+    """How long a profile text field may be on a platform, in the unit the platform counts."""
+
+    limit: int
+    unit: Literal["characters", "graphemes"] = "characters"
+
+
 class Slot(enum.StrEnum):
     AVATAR = "avatar"
     BANNER = "banner"
@@ -37,6 +45,8 @@ class Capabilities:
     connect: Literal["oauth", "app_password", "manual"]
     federated: bool = False  # the person names their server (instance or PDS)
     revocable: bool = False  # disconnecting can revoke the token at the platform
+    # Profile text fields the platform has (our field name → its limit); empty: none we know of
+    text: dict[str, TextLimit] = field(default_factory=dict)
 
 
 class PushFailure(Exception):

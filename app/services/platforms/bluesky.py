@@ -37,6 +37,7 @@ from app.services.platforms.base import (
     Pushed,
     ReconnectNeeded,
     RetryLater,
+    TextLimit,
     error_text,
     json_body,
     network_failure,
@@ -60,6 +61,11 @@ class Bluesky(Adapter):
         connect="app_password",
         federated=True,
         revocable=True,
+        # The profile lexicon counts graphemes (displayName 64, description 256)
+        text={
+            "display_name": TextLimit(64, "graphemes"),
+            "bio": TextLimit(256, "graphemes"),
+        },
     )
 
     # Connecting

@@ -32,6 +32,7 @@ from app.services.platforms.base import (
     Pushed,
     ReconnectNeeded,
     RetryLater,
+    TextLimit,
     error_text,
     json_body,
     network_failure,
@@ -56,6 +57,8 @@ class Mastodon(Adapter):
         connect="oauth",
         federated=True,
         revocable=True,
+        # Mastodon's own limits (servers may raise the bio's); counted in characters
+        text={"display_name": TextLimit(30), "bio": TextLimit(500)},
     )
 
     # Connecting

@@ -28,6 +28,7 @@ from app.services.platforms.base import (
     Pushed,
     ReconnectNeeded,
     RetryLater,
+    TextLimit,
     json_body,
     network_failure,
     reset_from_epoch,
@@ -93,7 +94,10 @@ class X(Adapter):
     key = "x"
     label = "X"
     capabilities = Capabilities(
-        slots={"avatar": "x_avatar", "banner": "x_banner"}, connect="oauth", revocable=True
+        slots={"avatar": "x_avatar", "banner": "x_banner"},
+        connect="oauth",
+        revocable=True,
+        text={"display_name": TextLimit(50), "bio": TextLimit(160)},
     )
     avatar_limit = AVATAR_LIMIT
 
