@@ -70,7 +70,7 @@ def update(user: User, choices: Choices) -> SyncPreferences:
         takes = slots_of(account)
         if unknown := [slot for slot in wanted if slot not in takes]:
             raise InvalidPreferences(
-                f"{account.handle} has no {unknown[0]!r} to set; it takes {_listed(takes)}."
+                f"{account.handle} has no {unknown[0]} to set; it takes {_listed(takes)}."
             )
         slots_off[account_id] = [slot for slot in takes if slot not in wanted]
 
