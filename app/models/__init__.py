@@ -9,6 +9,7 @@ from app.models.platform import AccountSlot, AccountStatus, PlatformAccount, Pla
 from app.models.profile import HandleRedirect, Profile
 from app.models.session import UserSession
 from app.models.sync import SyncRequest, SyncTask, TaskStatus
+from app.models.sync_preferences import SyncPreferences
 from app.models.user import Role, User
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "AccountStatus",
     "PlatformAccount",
     "PlatformApp",
+    "SyncPreferences",
     "SyncRequest",
     "SyncTask",
     "TaskStatus",

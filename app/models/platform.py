@@ -54,6 +54,8 @@ class PlatformAccount(TimestampMixin, db.Model):
     # conditional UPDATE so it works on both databases and frees itself if a worker dies.
     busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     busy_task_id: Mapped[int | None] = mapped_column(Integer)
+    # Slots the person does not want this account to get (e.g. ["banner"]): no sync touches them.
+    slots_off: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     slots: Mapped[list[AccountSlot]] = relationship(
         back_populates="account", cascade="all, delete-orphan", passive_deletes=True

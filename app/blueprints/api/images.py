@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models.image import Image
 from app.security import owned_or_404
 from app.services.images import library, presets
+from app.services.sync import auto
 
 
 def _image_json(image: Image) -> dict[str, Any]:
@@ -66,10 +67,17 @@ def get_image(image_id: int) -> Response:
 @bp.post("/images/<int:image_id>/current")
 def make_current(image_id: int) -> Response:
     """What the library's "Use as avatar/banner" button does: the image becomes the current one
-    of its kind (a sync with null image ids then pushes it)."""
-    image = library.set_current(owned_or_404(Image, image_id, owner=api_user()))
-    db.session.commit()
-    return jsonify(_image_json(image))
+    of its kind (a sync with null image ids then pushes it). With auto-sync on in the person's
+    sync preferences it is also pushed to their default accounts, and `sync_id` says which
+    release does it."""
+    user = api_user()
+    image = library.set_current(owned_or_404(Image, image_id, owner=user))
+    synced = auto.after_made_current(user, image)
+    db.session.commit()  # the auto-sync's jobs, if any, are queued now
+    body = _image_json(image)
+    if synced.release:
+        body["sync_id"] = synced.release.id
+    return jsonify(body)
 
 
 @bp.delete("/images/<int:image_id>")

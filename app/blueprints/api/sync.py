@@ -1,7 +1,8 @@
 """Connected accounts and sync over the JSON API.
 
 POST /api/v1/sync {"avatar_id": int|null, "banner_id": int|null, "accounts": [ids]|null}: null
-image ids mean the current avatar/banner, null accounts every connected account; 202 {"id"}.
+image ids mean the current avatar/banner, null accounts the person's default accounts (sync
+preferences); 202 {"id"}.
 A manual platform's task carries "files", "zip_url" and "settings_url" and stays "manual" until
 POST /api/v1/sync/<id>/tasks/<task_id>/done (or /dismiss).
 """
@@ -150,7 +151,9 @@ def _sync_body() -> dict[str, Any]:
     if accounts is not None and (
         not isinstance(accounts, list) or not all(_is_id(item) for item in accounts)
     ):
-        raise BadSyncRequest("accounts must be a list of account ids, or null for all of them.")
+        raise BadSyncRequest(
+            "accounts must be a list of account ids, or null for your default accounts."
+        )
     return {name: body.get(name) for name in FIELDS}
 
 

@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 
 from app.blueprints.images import bp
@@ -22,11 +23,12 @@ from app.blueprints.images.forms import read_crop, read_upload
 from app.blueprints.images.limits import upload_limit
 from app.downloads import attachment
 from app.extensions import db
-from app.htmx import is_htmx, render
+from app.htmx import hx_redirect, is_htmx, render
 from app.models.image import Image, ImageKind, ImageStatus
 from app.security import owned_or_404
 from app.services.exceptions import NotFound
 from app.services.images import library, presets
+from app.services.sync import auto
 
 THUMBS = {ImageKind.AVATAR: "thumb_avatar_256", ImageKind.BANNER: "thumb_banner_600"}
 
@@ -144,7 +146,13 @@ def _crop_context(image: Image) -> dict[str, Any]:
 @login_required
 def set_current(image_id: int) -> Response:
     image = library.set_current(_owned(image_id))
-    db.session.commit()
+    synced = auto.after_made_current(current_user, image)
+    db.session.commit()  # the auto-sync's jobs, if any, are queued now
+    if synced.release or synced.skipped:
+        _flash_auto_sync(image, synced)
+        back = url_for("images.index", kind=image.kind.value)
+        # A full page, so the message with its link shows (the grid swap has no room for it).
+        return hx_redirect(back) if is_htmx() else redirect(back, 303)
     if is_htmx():  # two cards change (the old current one too): send the whole grid
         return make_response(
             render_template(
@@ -156,6 +164,20 @@ def set_current(image_id: int) -> Response:
         )
     flash(f"That is now your {image.kind}.", "success")
     return redirect(url_for("images.index", kind=image.kind.value), 303)
+
+
+def _flash_auto_sync(image: Image, synced: auto.AutoSync) -> None:
+    if synced.release:
+        watch = url_for("sync.show", request_id=synced.release.id)
+        flash(
+            Markup(
+                "That is now your {kind}, and it is on its way to your default accounts: "
+                '<a href="{watch}">watch the sync</a>.'
+            ).format(kind=image.kind.value, watch=watch),
+            "success",
+        )
+    else:
+        flash(f"That is now your {image.kind}. It was not synced: {synced.skipped}", "info")
 
 
 @bp.route("/images/<int:image_id>/delete", methods=["POST", "DELETE"])

@@ -27,7 +27,7 @@ from app.models import Image, ImageKind, ImageStatus, SyncRequest, SyncTask
 from app.security import owned_or_404
 from app.services.exceptions import DomainError, NotFound
 from app.services.platforms import connections
-from app.services.sync import engine, manual, progress, releases
+from app.services.sync import engine, manual, preferences, progress, releases
 
 THUMBS = {"avatar": "thumb_avatar_128", "banner": "thumb_banner_600"}
 POLL = "every 1500ms"
@@ -81,7 +81,7 @@ def _choose_page(status: int = 200, error: str | None = None) -> Any:
         "banner": _field(request.form.get("banner_id")) if submitted else _current_id(banners),
         "accounts": set(_ids(request.form.getlist("account_ids")))
         if submitted
-        else {a.id for a in accounts if a.is_usable},
+        else {a.id for a in preferences.targets(current_user)},
     }
     body = render_template(
         "sync/index.html",

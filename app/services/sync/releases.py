@@ -22,8 +22,8 @@ from app.models import (
     User,
 )
 from app.services.exceptions import Conflict, DomainError, NotFound
-from app.services.platforms import REGISTRY, connections, get
-from app.services.sync import manual, progress
+from app.services.platforms import REGISTRY, get
+from app.services.sync import manual, preferences, progress
 
 
 def utcnow() -> datetime:
@@ -45,7 +45,8 @@ def start(
     restored_from: SyncRequest | None = None,
 ) -> SyncRequest:
     """A new release. Missing image ids mean the current avatar/banner (when `use_current`);
-    no account ids mean every connected account. Raises a DomainError the person can read."""
+    no account ids mean the person's default targets (sync preferences). Slots an account has
+    turned off are left out whoever chose the accounts. Raises a DomainError the person can read."""
     avatar = _image(user, avatar_id, ImageKind.AVATAR, use_current)
     banner = _image(user, banner_id, ImageKind.BANNER, use_current)
     if avatar is None and banner is None:
@@ -65,7 +66,7 @@ def start(
         platform = get(account.platform)
         for slot, preset_key in platform.capabilities.slots.items():
             image = images.get(slot)
-            if image is None:
+            if image is None or slot in account.slots_off:
                 continue
             task = SyncTask(
                 user_id=user.id,
@@ -82,7 +83,10 @@ def start(
                     task.status, task.finished_at = TaskStatus.SKIPPED, utcnow()
             release.tasks.append(task)
     if not release.tasks:
-        raise NothingToSync("None of the chosen accounts takes the chosen images.")
+        raise NothingToSync(
+            "None of the chosen accounts takes the chosen images"
+            " (Sync settings say which pictures each account takes)."
+        )
     if release.is_finished:  # every step was already up to date
         release.finished_at = utcnow()
     db.session.flush()
@@ -96,7 +100,7 @@ def start(
 
 
 def restore(user: User, earlier: SyncRequest) -> SyncRequest:
-    """A new release with an earlier release's images, pushed to every connected account."""
+    """A new release with an earlier release's images, pushed to the default targets."""
     if earlier.avatar_image_id is None and earlier.banner_image_id is None:
         raise Conflict("The images of that release have been deleted, so it cannot be restored.")
     return start(
@@ -127,7 +131,7 @@ def _image(user: User, image_id: int | None, kind: ImageKind, use_current: bool)
 
 def _accounts(user: User, account_ids: list[int] | None) -> list[PlatformAccount]:
     if account_ids is None:
-        accounts = connections.connected_accounts(user)
+        accounts = preferences.targets(user)
         if not accounts:
             raise NothingToSync("Connect an account first: there is nowhere to sync to yet.")
         return accounts
