@@ -19,7 +19,7 @@ IMAGE_MAX_AGE = 300
 AVATAR_DISPLAY_PX = 256  # a 128 CSS px circle on a 2x screen
 BANNER_OG_PX = 1200  # what the large card previews want at least
 # Rendered pages keyed by ETag: the ETag covers everything the page shows, so a hit is exact.
-_RENDERED: dict[str, bytes] = {}
+_RENDERED: dict[tuple[str, str], bytes] = {}
 _RENDERED_MAX = 2_000
 
 
@@ -80,12 +80,14 @@ def page(handle: str) -> Response:
         request.environ, etag=entry.etag, last_modified=entry.last_modified
     ):
         return _cache_headers(Response(status=304), entry)
-    body = _RENDERED.get(entry.etag)
+    # Without PUBLIC_URL the absolute links follow the Host asked for: part of the key.
+    cache_key = (entry.etag, request.url_root)
+    body = _RENDERED.get(cache_key)
     if body is None:
-        body = _render(entry).encode()
+        body = _render(public.with_images(entry)).encode()
         if len(_RENDERED) >= _RENDERED_MAX:
             _RENDERED.clear()
-        _RENDERED[entry.etag] = body
+        _RENDERED[cache_key] = body
     return _cache_headers(Response(body, mimetype="text/html"), entry)
 
 

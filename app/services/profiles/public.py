@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -38,15 +38,17 @@ class BadSize(DomainError):
     code = "bad_size"
 
 
-@dataclass(frozen=True)
+@dataclass
 class PublicProfile:
     profile: Profile
     user: User
-    avatar: Image | None
-    banner: Image | None
     etag: str
     last_modified: datetime
     shown: dict[str, bool] = field(default_factory=dict)
+    # Loaded by `with_images` only when the page is rendered: a revalidation or a page already
+    # rendered for this ETag needs no variant rows.
+    avatar: Image | None = None
+    banner: Image | None = None
 
     def show(self, name: str) -> bool:
         return self.shown.get(name, True) is not False
@@ -111,30 +113,53 @@ def current_images(user_id: int) -> tuple[Image | None, Image | None]:
 
 
 def load(handle: str, url_epoch: str = "") -> PublicProfile | None:
-    """The public page's data, or None (unknown, private or unusable handle).
+    """The public page's profile and ETag in one query, or None (unknown, private, unusable).
 
     `url_epoch` joins the ETag: storage URLs that expire (S3 presigning) must not be kept by a
     browser past their life just because nothing else changed."""
-    found = find_profile(handle)
-    if found is None:
+    key = handle_key(handle)
+    if key is None:
         return None
-    profile, user = found
+    rows = db.session.execute(
+        select(Profile, User, Image.kind, Image.id, Image.revision, Image.updated_at)
+        .join(User, User.id == Profile.user_id)
+        .outerjoin(
+            Image,
+            and_(
+                Image.user_id == Profile.user_id,
+                Image.is_current.is_(True),
+                Image.status == ImageStatus.READY,
+            ),
+        )
+        .where(Profile.handle_key == key, Profile.public.is_(True))
+    ).all()
+    if not rows:
+        return None
+    profile, user = rows[0][0], rows[0][1]
     shown = dict(profile.shown_fields or {})
-    avatar, banner = current_images(user.id)
-    if shown.get("avatar") is False:
-        avatar = None
-    if shown.get("banner") is False:
-        banner = None
-    stamps = [profile.updated_at, *(i.updated_at for i in (avatar, banner) if i is not None)]
+    images = sorted(
+        (kind.value, image_id, revision, updated_at)
+        for _, _, kind, image_id, revision, updated_at in rows
+        if image_id is not None and shown.get(kind.value) is not False
+    )
+    stamps = [profile.updated_at, *(image[3] for image in images)]
     last_modified = max(stamps).astimezone(UTC).replace(microsecond=0)
     parts = [
         str(profile.user_id),
         profile.updated_at.isoformat(),
-        *(f"{i.kind.value}:{i.id}:{i.revision}" for i in (avatar, banner) if i is not None),
+        *(f"{kind}:{image_id}:{revision}" for kind, image_id, revision, _ in images),
         url_epoch,
     ]
     etag = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
-    return PublicProfile(profile, user, avatar, banner, etag, last_modified, shown)
+    return PublicProfile(profile, user, etag, last_modified, shown)
+
+
+def with_images(entry: PublicProfile) -> PublicProfile:
+    """Fill in the current pictures the page may show, with their files."""
+    avatar, banner = current_images(entry.user.id)
+    entry.avatar = avatar if entry.show("avatar") else None
+    entry.banner = banner if entry.show("banner") else None
+    return entry
 
 
 def parse_size(value: str | None, name: str) -> int:
