@@ -230,3 +230,23 @@ def test_no_current_image_is_404(client, make_user):
     make_profile(make_user())
     assert client.get("/@PatQ/avatar?s=64").status_code == 404
     assert client.get("/@PatQ/banner?w=600").status_code == 404
+
+
+def test_each_process_reuses_a_lookup_for_a_moment(app, client, pat, monkeypatch):
+    from app.blueprints.public import routes
+
+    user, _, _ = pat
+    profile = make_profile(user)
+    app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 30
+    clock = [1000.0]
+    monkeypatch.setattr(routes.time, "monotonic", lambda: clock[0])
+    try:
+        assert client.get("/@PatQ").status_code == 200
+        profile.public = False
+        db.session.commit()
+        assert client.get("/@PatQ").status_code == 200  # within the moment: the same answer
+        clock[0] += 31
+        assert client.get("/@PatQ").status_code == 404  # then the database's word
+    finally:
+        app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 0
+        routes._LOOKUPS.clear()

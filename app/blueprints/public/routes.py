@@ -21,6 +21,11 @@ BANNER_OG_PX = 1200  # what the large card previews want at least
 # Rendered pages keyed by ETag: the ETag covers everything the page shows, so a hit is exact.
 _RENDERED: dict[tuple[str, str], bytes] = {}
 _RENDERED_MAX = 2_000
+# Lookups reused for PUBLIC_PAGE_CACHE_SECONDS: a popular page costs a database round trip per
+# process per second instead of one per visitor (the connection check, BEGIN, the query and
+# ROLLBACK are most of a page's time).
+_LOOKUPS: dict[tuple[str, str], tuple[float, public.PublicProfile]] = {}
+_LOOKUPS_MAX = 10_000
 
 
 def _url_epoch() -> str:
@@ -55,6 +60,21 @@ def _gone() -> Response:
     abort(404)
 
 
+def _lookup(handle: str) -> public.PublicProfile | None:
+    seconds = current_app.config["PUBLIC_PAGE_CACHE_SECONDS"]
+    epoch = _url_epoch()
+    key = (public.handle_key(handle) or "", epoch)
+    now = time.monotonic()
+    if seconds > 0 and (hit := _LOOKUPS.get(key)) is not None and now - hit[0] < seconds:
+        return hit[1]
+    entry = public.load(handle, epoch)
+    if seconds > 0 and entry is not None:
+        if len(_LOOKUPS) >= _LOOKUPS_MAX:
+            _LOOKUPS.clear()
+        _LOOKUPS[key] = (now, entry)
+    return entry
+
+
 def _cache_headers(response: Response, entry: public.PublicProfile) -> Response:
     response.set_etag(entry.etag)
     response.last_modified = entry.last_modified
@@ -66,7 +86,7 @@ def _cache_headers(response: Response, entry: public.PublicProfile) -> Response:
 
 @bp.get("/@<handle>")
 def page(handle: str) -> Response:
-    entry = public.load(handle, _url_epoch())
+    entry = _lookup(handle)
     if entry is None:
         target = public.redirect_target(handle)
         if target is None:
