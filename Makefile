@@ -7,7 +7,7 @@ PORT ?= 5000
 VENDOR := app/static/vendor
 
 .PHONY: run test install install-dev assets services system-deps peers lint bench bench-sync \
-	bench-poll clean
+	bench-poll bench-public clean
 
 run: install assets
 	$(VENV)/bin/flask --app app db upgrade
@@ -67,6 +67,11 @@ bench-sync: install-dev services
 bench-poll: install-dev services
 	bash scripts/install-bench-deps.sh
 	$(PY) bench/poll.py
+
+# The public page /@<handle> as visitors load it, against /healthz in the same run.
+bench-public: install-dev services
+	bash scripts/install-bench-deps.sh
+	$(PY) bench/public_page.py
 
 clean:
 	rm -rf $(VENV) node_modules tests/peers/pds/node_modules $(VENDOR) .pytest_cache

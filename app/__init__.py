@@ -150,10 +150,11 @@ def register_blueprints(app: Flask) -> None:
     from app.blueprints.metrics import bp as metrics_bp
     from app.blueprints.oauth import bp as oauth_bp
     from app.blueprints.profile import bp as profile_bp
+    from app.blueprints.public import bp as public_bp
     from app.blueprints.sync import bp as sync_bp
 
     blueprints = (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp)
-    for bp in (*blueprints, connections_bp, sync_bp, profile_bp, admin_bp, metrics_bp):
+    for bp in (*blueprints, connections_bp, sync_bp, profile_bp, admin_bp, metrics_bp, public_bp):
         app.register_blueprint(bp)
 
 

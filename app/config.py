@@ -32,6 +32,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def database_url(raw: str | None) -> str:
     if not raw:
         return f"sqlite:///{INSTANCE_DIR / 'linkarooie.db'}"
@@ -89,6 +94,9 @@ class Config:
     S3_ADDRESSING_STYLE = os.environ.get("S3_ADDRESSING_STYLE") or None
     S3_PRESIGN_EXPIRES = env_int("S3_PRESIGN_EXPIRES", 3600)
     CDN_BASE_URL = os.environ.get("CDN_BASE_URL") or None
+    # How long each web process reuses a public page's lookup (/@handle) without asking the
+    # database: a change (even "private") shows at most this much later. 0 turns it off.
+    PUBLIC_PAGE_CACHE_SECONDS = env_float("PUBLIC_PAGE_CACHE_SECONDS", 1.0)
     LOCAL_STORAGE_ROOT = os.environ.get("LOCAL_STORAGE_ROOT", str(INSTANCE_DIR / "storage"))
     LOCAL_STORAGE_URL = "/media"
 

@@ -32,6 +32,7 @@ ADMIN_DB_URL = os.environ.get(
 REDIS_URLS = {
     "sync_chaos": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
     "poll": os.environ.get("BENCH_POLL_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    "public_page": os.environ.get("BENCH_PUBLIC_REDIS_URL", "redis://127.0.0.1:6379/13"),
 }
 TOKEN_KEYS = "1:" + base64.b64encode(b"bench-token-encryption-key-32by!").decode()
 

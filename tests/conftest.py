@@ -165,6 +165,8 @@ def make_test_config(**overrides: Any) -> type[Config]:
             "TOKEN_ENCRYPTION_KEYS": TEST_TOKEN_KEYS,
             # The platforms the tests talk to are loopback servers.
             "ALLOW_INSECURE_PLATFORM_URLS": True,
+            # A test changes a profile and looks at /@handle at once; the cache has its own test.
+            "PUBLIC_PAGE_CACHE_SECONDS": 0,
             **overrides,
         },
     )

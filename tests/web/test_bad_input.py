@@ -133,6 +133,7 @@ def good_values(
         "job_id": "no-such-job",
         "name": "checks",  # an admin status-page section
         "user_id": str(sync.get("user_id", 1)),
+        "handle": "somebody",  # a public page (/@<handle>): unknown handles are 404
     }
 
 
