@@ -172,3 +172,29 @@ def test_plain_form_posts_work_and_redirect_back(client, pat):
 def test_every_post_needs_the_csrf_token(client, pat):
     for url in ("/profile", "/profile/limits?field=bio", "/profile/links", "/profile/links/move"):
         assert client.post(url, data={"label": "a"}, csrf=False).status_code == 400
+
+
+def test_the_page_fields_boxes_choose_what_the_public_page_shows(client, pat):
+    shown = {"show_avatar": "on", "show_display_name": "on", "show_bio": "on", "show_links": "on"}
+    response = client.post(
+        "/profile",
+        data=form(handle="PatShows", bio="Birds and boats", location="Porto", page_fields="1")
+        | shown,
+    )
+    assert response.status_code == 302
+    assert stored(pat).shown_fields == {"banner": False, "location": False, "website": False}
+    page = client.get("/@PatShows").get_data(as_text=True)
+    assert "Birds and boats" in page and "Porto" not in page
+    body = client.get("/profile").get_data(as_text=True)
+    assert 'id="profile-show-location" name="show_location" type="checkbox" >' in body
+    assert 'id="profile-show-bio" name="show_bio" type="checkbox" checked' in body
+
+    # A post without the boxes (a script that knows only the text fields) leaves them alone.
+    client.post("/profile", data=form(handle="PatShows", location="Porto"))
+    assert stored(pat).shown_fields == {"banner": False, "location": False, "website": False}
+    # Every box ticked again: nothing hidden.
+    every = {f"show_{name}": "on" for name in ("avatar", "banner", "display_name", "bio")}
+    every |= {"show_location": "on", "show_website": "on", "show_links": "on"}
+    client.post("/profile", data=form(handle="PatShows", location="Porto", page_fields="1") | every)
+    assert stored(pat).shown_fields == {}
+    assert "Porto" in client.get("/@PatShows").get_data(as_text=True)

@@ -22,6 +22,16 @@ from . import bp
 
 TEXT_INPUTS = ("handle", "display_name", "bio", "website", "location")
 FLAGS = ("public", "indexable")
+# What the public page can show, in the order the form lists them
+PAGE_FIELDS = {
+    "avatar": "Avatar",
+    "banner": "Banner",
+    "display_name": "Display name",
+    "bio": "Bio",
+    "location": "Location",
+    "website": "Website",
+    "links": "Links",
+}
 
 
 def limit_rows(limits: list[PlatformLimits], field: str) -> dict[str, Any]:
@@ -31,7 +41,11 @@ def limit_rows(limits: list[PlatformLimits], field: str) -> dict[str, Any]:
 
 
 def _values(profile: Profile) -> dict[str, Any]:
-    return {name: getattr(profile, name) for name in (*TEXT_INPUTS, *FLAGS)}
+    values = {name: getattr(profile, name) for name in (*TEXT_INPUTS, *FLAGS)}
+    values["shown_fields"] = {
+        name: (profile.shown_fields or {}).get(name) is not False for name in PAGE_FIELDS
+    }
+    return values
 
 
 def _page(
@@ -49,6 +63,7 @@ def _page(
             profile=profile,
             values=values,
             errors=errors,
+            page_fields=PAGE_FIELDS,
             limits={field: limit_rows(limits, field) for field in TEXT_FIELDS},
             link_errors=links.get("link_errors", {}),
             link_values=links.get("link_values", {}),
@@ -72,6 +87,8 @@ def save() -> Response:
     changes: dict[str, Any] = {name: form[name] for name in TEXT_INPUTS if name in form}
     if "display_name" in form:  # the whole form was sent: an unticked box is a "no"
         changes.update({flag: flag in form for flag in FLAGS})
+    if "page_fields" in form:  # the form's "Show on my public page" boxes were sent
+        changes["shown_fields"] = {name: f"show_{name}" in form for name in PAGE_FIELDS}
     try:
         profile = profiles.update(current_user, changes)
     except profiles.ProfileInvalid as invalid:

@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import HandleRedirect, Profile, User
 from app.services.exceptions import DomainError
+from app.services.profiles.public import FIELDS as PAGE_FIELDS
 
-# What update() accepts; the JSON API offers all but `indexable`.
+# What update() accepts; the JSON API offers all but `indexable` and `shown_fields`.
 FIELDS = (
     "handle",
     "display_name",
@@ -24,6 +25,7 @@ FIELDS = (
     "links",
     "public",
     "indexable",
+    "shown_fields",
 )
 HANDLE_PATTERN = re.compile(r"[A-Za-z0-9_]{3,30}")
 # A handle given up stays with its former owner this long, so old links keep working and nobody
@@ -203,6 +205,17 @@ def _flag(value: Any) -> bool:
     return value
 
 
+def _clean_shown(value: Any) -> dict[str, bool]:
+    if not isinstance(value, dict):
+        raise ValueError("Must map page fields to true or false.")
+    if unknown := sorted(set(map(str, value)) - set(PAGE_FIELDS)):
+        raise ValueError(f"The page has no field {unknown[0]!r}.")
+    if any(not isinstance(shown, bool) for shown in value.values()):
+        raise ValueError("Each field is shown (true) or hidden (false).")
+    # Only the hidden ones are kept: a field added to the page later is shown by default.
+    return {name: False for name, shown in value.items() if not shown}
+
+
 CLEANERS = {
     "handle": _clean_handle,
     "display_name": _text("display_name"),
@@ -212,6 +225,7 @@ CLEANERS = {
     "links": _clean_links,
     "public": _flag,
     "indexable": _flag,
+    "shown_fields": _clean_shown,
 }
 
 
