@@ -1,6 +1,5 @@
 """The application factory: small named steps, nothing connects at import."""
 
-import logging
 import re
 import time
 import uuid
@@ -8,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask, g, request
 
+from app import logconfig
 from app.config import (
     INSTANCE_DIR,
     Config,
@@ -20,8 +20,6 @@ from app.config import (
 from app.input import register_input_guards
 from app.logconfig import configure_logging, request_id_var
 
-log = logging.getLogger("app.request")
-
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -30,6 +28,10 @@ def create_app(config: type[Config] | Config | None = None) -> Flask:
     register_input_guards(app)
     load_config(app, config or config_from_env())
     configure_logging(app.config["LOG_LEVEL"])
+    from app.blueprints.public.recent import answer_recent_public_pages
+
+    # Inside ProxyFix (installed next), so it sees the visitor's address and scheme.
+    answer_recent_public_pages(app)
     trust_proxies(app)
     register_extensions(app)
     register_blueprints(app)
@@ -187,21 +189,14 @@ def register_request_hooks(app: Flask) -> None:
             # Only a user this request already loaded: logging must not cost a query (status
             # polls answer 304 without touching the database).
             user = g.get("_login_user")
-            log.info(
-                "%s %s %s",
+            logconfig.log_request(
                 request.method,
                 request.path,
                 response.status_code,
-                extra={
-                    "event": "request",
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round(seconds * 1000, 1),
-                    # the id, never get_id(): that carries the session key, a secret
-                    "user_id": getattr(user, "id", None),
-                    "remote_addr": request.remote_addr,
-                },
+                seconds,
+                # the id, never get_id(): that carries the session key, a secret
+                user_id=getattr(user, "id", None),
+                remote_addr=request.remote_addr,
             )
         return response
 

@@ -250,3 +250,60 @@ def test_each_process_reuses_a_lookup_for_a_moment(app, client, pat, monkeypatch
     finally:
         app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 0
         routes._LOOKUPS.clear()
+
+
+def test_a_page_rendered_a_moment_ago_is_handed_out_again_before_flask(
+    app, client, pat, monkeypatch, caplog
+):
+    from app.blueprints.public import recent
+
+    user, _, _ = pat
+    profile = make_profile(user)
+    app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 30
+    clock = [1000.0]
+    monkeypatch.setattr(recent.time, "monotonic", lambda: clock[0])
+    layer = next(
+        layer
+        for layer in _layers(app.wsgi_app)
+        if isinstance(layer, recent.RecentPublicPages)
+    )
+    try:
+        first = client.get("/@PatQ")
+        assert first.status_code == 200
+        profile.bio = "Changed a moment ago."
+        db.session.commit()
+        caplog.clear()
+        again = client.get("/@PatQ")
+        # The same bytes and validators, a request id of its own, a log line like the view's.
+        assert again.get_data() == first.get_data() and "Draws birds." in again.text
+        assert again.headers["ETag"] == first.headers["ETag"]
+        assert again.headers["Cache-Control"] == "public, max-age=60"
+        assert again.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+        lines = [r for r in caplog.records if getattr(r, "event", None) == "request"]
+        assert [(r.path, r.status) for r in lines] == [("/@PatQ", 200)]
+        revalidated = client.get("/@PatQ", headers={"If-None-Match": first.headers["ETag"]})
+        assert revalidated.status_code == 304 and revalidated.get_data() == b""
+        assert client.head("/@PatQ").get_data() == b""
+        # Other addresses are the view's: a query string, another page, a POST.
+        assert client.get("/@PatQ/avatar?s=64").status_code in (200, 302)
+        clock[0] += 31
+        assert "Changed a moment ago." in client.get("/@PatQ").text  # then the database's word
+        profile.public = False
+        db.session.commit()
+        clock[0] += 31
+        assert client.get("/@PatQ").status_code == 404
+        assert client.get("/@PatQ").status_code == 404  # a 404 is never kept
+        assert all(page.body for page in layer.pages.values())
+    finally:
+        app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 0
+        layer.pages.clear()
+        from app.blueprints.public import routes
+
+        routes._LOOKUPS.clear()
+
+
+def _layers(wsgi_app):
+    """The WSGI layers around Flask, outermost first."""
+    while wsgi_app is not None:
+        yield wsgi_app
+        wsgi_app = getattr(wsgi_app, "wsgi_app", None) or getattr(wsgi_app, "app", None)
