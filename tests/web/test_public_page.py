@@ -263,9 +263,7 @@ def test_a_page_rendered_a_moment_ago_is_handed_out_again_before_flask(
     clock = [1000.0]
     monkeypatch.setattr(recent.time, "monotonic", lambda: clock[0])
     layer = next(
-        layer
-        for layer in _layers(app.wsgi_app)
-        if isinstance(layer, recent.RecentPublicPages)
+        layer for layer in _layers(app.wsgi_app) if isinstance(layer, recent.RecentPublicPages)
     )
     try:
         first = client.get("/@PatQ")
