@@ -26,15 +26,13 @@ page_p99_ms (99th percentile latency of (b)). Targets: ratio >= 0.3, page_p99_ms
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _harness as harness  # noqa: E402
-from bench.poll import answers, free_port, load  # noqa: E402
+from bench import _web as web  # noqa: E402
 
 HANDLE = "PatQuinn"
 LINKS = [
@@ -47,34 +45,12 @@ LINKS = [
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument(
-        "--gunicorn-arg", action="append", default=[], help="extra gunicorn argument (diagnosis)"
-    )
+    parser = web.arguments(__doc__)
     return parser.parse_args()
 
 
 def main() -> None:
-    args = parse_args()
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
-    with harness.workdir() as work, harness.fresh_database() as database_url:
-        redis_url = harness.REDIS_URLS["public_page"]
-        port = free_port()
-        env = harness.bench_env(database_url, redis_url, work, PORT=port)
-        env.setdefault("WEB_CONCURRENCY", "2")
-        harness.use_env(env)
-        env = {**env, "LOG_LEVEL": "INFO"}
-        redis = harness.own_redis(redis_url)
-        try:
-            result = run(args, client, env, work, port)
-        finally:
-            redis.flushdb()
-    print(json.dumps(result))
+    web.main(parse_args(), "public_page", run)
 
 
 def run(args, client: str, env: dict[str, str], work: Path, port: int) -> dict:
@@ -84,48 +60,24 @@ def run(args, client: str, env: dict[str, str], work: Path, port: int) -> dict:
     harness.migrate(app)
     with app.app_context():
         public_person()
-    (work / "logs").mkdir()
-    command = [
-        str(harness.ROOT / ".venv" / "bin" / "gunicorn"),
-        "-c",
-        "gunicorn.conf.py",
-        "--bind",
-        f"127.0.0.1:{port}",
-        *args.gunicorn_arg,
-        "wsgi:app",
-    ]
-    server = harness.Child(command, env, work / "logs" / "gunicorn.log")
+    server = web.start_gunicorn(args.gunicorn_arg, env, work, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        if not harness.wait_until(lambda: answers(base + "/healthz"), timeout=60):
-            raise SystemExit("gunicorn did not answer: " + (work / "logs/gunicorn.log").read_text())
         page_url = f"{base}/@{HANDLE}"
         etag = check_page(page_url)
-        rows = {}
-        for name, url, headers, connections in (
-            ("bare /healthz", base + "/healthz", {}, args.connections),
-            ("page 200", page_url, {}, args.connections),
-            ("page 304", page_url, {"If-None-Match": etag}, args.connections),
-            ("page 200, 1 conn", page_url, {}, 1),
-        ):
-            load(client, url, headers, connections, 2.0)  # warm-up: every worker booted
-            rows[name] = load(client, url, headers, connections, args.seconds)
-            rows[name]["connections"] = connections
+        rows = web.measure(
+            client,
+            (
+                ("bare /healthz", base + "/healthz", {}, args.connections),
+                ("page 200", page_url, {}, args.connections),
+                ("page 304", page_url, {"If-None-Match": etag}, args.connections),
+                ("page 200, 1 conn", page_url, {}, 1),
+            ),
+            args.seconds,
+        )
     finally:
         server.stop()
-    log = (work / "logs" / "gunicorn.log").read_text(errors="replace")
-    workers, threads = env["WEB_CONCURRENCY"], env.get("WEB_THREADS", "4")
-    print(f"\ngunicorn: {workers} workers × {threads} threads; client: {client}; ", end="")
-    print(f"{args.seconds:g} s each; worker boots: {log.count('Booting worker')}\n")
-    print(f"{'target':22} {'conns':>5} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} codes")
-    for name, row in rows.items():
-        codes = ", ".join(f"{code}×{n}" for code, n in sorted(row["codes"].items()))
-        if row["errors"]:
-            codes += f", socket errors×{row['errors']}"
-        print(
-            f"{name:22} {row['connections']:5} {row['rps']:10.0f} {row['p50_ms']:8.2f} "
-            f"{row['p99_ms']:8.2f} {codes}"
-        )
+    web.print_table(rows, env, client, args, work)
     bare, page = rows["bare /healthz"], rows["page 200"]
     if set(page["codes"]) != {"200"}:
         print("WARNING: not every page load was a 200")
