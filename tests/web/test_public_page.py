@@ -300,6 +300,27 @@ def test_a_page_rendered_a_moment_ago_is_handed_out_again_before_flask(
         routes._LOOKUPS.clear()
 
 
+def test_a_returning_visitor_first_in_the_moment_gets_a_304_and_the_page_is_kept(app, client, pat):
+    from app.blueprints.public import recent
+
+    user, _, _ = pat
+    make_profile(user)
+    etag = client.get("/@PatQ").headers["ETag"]  # rendered while the layer is off
+    layer = next(x for x in _layers(app.wsgi_app) if isinstance(x, recent.RecentPublicPages))
+    app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 30
+    try:
+        revalidated = client.get("/@PatQ", headers={"If-None-Match": etag})
+        assert revalidated.status_code == 304 and revalidated.headers["ETag"] == etag
+        assert [page.etag for page in layer.pages.values()] == [etag]
+        assert "Pat Quinn" in client.get("/@PatQ").text
+    finally:
+        app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 0
+        layer.pages.clear()
+        from app.blueprints.public import routes
+
+        routes._LOOKUPS.clear()
+
+
 def _layers(wsgi_app):
     """The WSGI layers around Flask, outermost first."""
     while wsgi_app is not None:

@@ -27,6 +27,7 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ENTRIES = 2_000
 # The view's answer headers that a copy repeats; the rest (the request id) are per request.
 PER_REQUEST = {"x-request-id"}
+CONDITIONAL = {"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"}
 
 
 class Page:
@@ -58,13 +59,22 @@ class RecentPublicPages:
         page = self.pages.get(key)
         if page is not None and time.monotonic() - page.stored < seconds:
             return self._answer(page, environ, start_response, started)
-        return self._render(key, environ, start_response)
+        return self._render(key, environ, start_response, started)
 
     def _answer(
-        self, page: Page, environ: dict, start_response: Callable, started: float
+        self,
+        page: Page,
+        environ: dict,
+        start_response: Callable,
+        started: float,
+        rendered_as: str | None = None,
     ) -> Iterable[bytes]:
+        """The kept page, or a 304 for a visitor holding its ETag. `rendered_as`: the request id
+        of the view that has just rendered it (and already counted and logged this request)."""
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = rendered_as or (
+            incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        )
         revalidated = page.etag is not None and page.etag in environ.get("HTTP_IF_NONE_MATCH", "")
         if revalidated:
             status, body = 304, b""
@@ -76,6 +86,9 @@ class RecentPublicPages:
             "304 NOT MODIFIED" if revalidated else "200 OK",
             [*headers, ("X-Request-ID", request_id)],
         )
+        body = body if environ["REQUEST_METHOD"] == "GET" else b""
+        if rendered_as:
+            return [body]
         seconds = time.perf_counter() - started
         metrics.observe_request(ENDPOINT, environ["REQUEST_METHOD"], status, seconds)
         token = request_id_var.set(request_id)
@@ -89,36 +102,45 @@ class RecentPublicPages:
             )
         finally:
             request_id_var.reset(token)
-        return [body if environ["REQUEST_METHOD"] == "GET" else b""]
+        return [body]
 
-    def _render(self, key: tuple, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        """Let the view answer, keeping a copy of a plain public 200."""
+    def _render(
+        self, key: tuple, environ: dict, start_response: Callable, started: float
+    ) -> Iterable[bytes]:
+        """Let the view answer; keep a plain public 200 and answer from it."""
+        if environ["REQUEST_METHOD"] != "GET":
+            return self.wsgi_app(environ, start_response)
+        # The view is asked unconditionally, so a revalidating visitor still leaves a whole page
+        # to keep (else every returning visitor would reach Flask); the 304 is decided here.
+        plain = {k: v for k, v in environ.items() if k not in CONDITIONAL}
         answer: dict = {}
 
-        def remember(status: str, headers: list[tuple[str, str]], exc_info=None):
+        def hold(status: str, headers: list[tuple[str, str]], exc_info=None):
             answer["status"], answer["headers"] = status, headers
-            return start_response(status, headers, exc_info)
+            return lambda data: answer.setdefault("written", []).append(data)
 
-        result = self.wsgi_app(environ, remember)
-        if environ["REQUEST_METHOD"] != "GET":
-            return result
+        result = self.wsgi_app(plain, hold)
         try:
-            body = b"".join(result)
+            body = b"".join([*answer.get("written", []), *result])
         finally:
             if hasattr(result, "close"):
                 result.close()
-        headers = answer.get("headers") or []
+        status, headers = answer["status"], answer["headers"]
         names = {name.lower() for name, _ in headers}
         cache_control = next((v for k, v in headers if k.lower() == "cache-control"), "")
         if (
-            answer.get("status", "").startswith("200 ")
+            status.startswith("200 ")
             and "set-cookie" not in names
             and cache_control.startswith("public")
         ):
             if len(self.pages) >= ENTRIES:
                 self.pages.clear()  # crude, and rare: a cache this full is mostly stale anyway
             kept = [(k, v) for k, v in headers if k.lower() not in PER_REQUEST]
-            self.pages[key] = Page(kept, body, time.monotonic())
+            page = Page(kept, body, time.monotonic())
+            self.pages[key] = page
+            rendered_as = next((v for k, v in headers if k.lower() == "x-request-id"), "")
+            return self._answer(page, environ, start_response, started, rendered_as)
+        start_response(status, headers)
         return [body]
 
 
