@@ -141,6 +141,32 @@ def tokens_create_command(email: str, name: str) -> None:
     click.echo(raw)
 
 
+analytics_cli = AppGroup("analytics", help="Analytics tools.")
+
+
+@analytics_cli.command("rollup")
+@click.option(
+    "--day",
+    "days",
+    multiple=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="A UTC day to (re)build, YYYY-MM-DD; repeatable. Default: yesterday and today.",
+)
+def analytics_rollup_command(days) -> None:
+    """Write buffered events, rebuild daily counts (idempotent), prune what retention drops."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.tasks.analytics import roll_up
+
+    now = datetime.now(UTC)
+    chosen = [day.date() for day in days] or [now.date() - timedelta(days=1), now.date()]
+    done = roll_up(chosen, now)
+    click.echo(
+        f"days {', '.join(map(str, chosen))}: {done['rows']} daily rows; "
+        f"pruned {done['events']} events, {done['salts']} salts"
+    )
+
+
 @click.command("generate-token-key")
 def generate_token_key_command() -> None:
     """Print a new key for TOKEN_ENCRYPTION_KEYS (prepend it with the next version number)."""
@@ -172,3 +198,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(images_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(analytics_cli)

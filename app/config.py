@@ -97,6 +97,11 @@ class Config:
     # How long each web process reuses a public page's lookup (/@handle) without asking the
     # database: a change (even "private") shows at most this much later. 0 turns it off.
     PUBLIC_PAGE_CACHE_SECONDS = env_float("PUBLIC_PAGE_CACHE_SECONDS", 1.0)
+    # Visits to public pages and what people do, counted without storing any IP address.
+    ANALYTICS_ENABLED = env_bool("ANALYTICS_ENABLED", True)
+    ANALYTICS_FLUSH_INTERVAL = env_int("ANALYTICS_FLUSH_INTERVAL", 10)  # buffered → database
+    ANALYTICS_ROLLUP_INTERVAL = env_int("ANALYTICS_ROLLUP_INTERVAL", 3600)  # daily counts
+    ANALYTICS_RETENTION_DAYS = env_int("ANALYTICS_RETENTION_DAYS", 90)  # raw events kept
     LOCAL_STORAGE_ROOT = os.environ.get("LOCAL_STORAGE_ROOT", str(INSTANCE_DIR / "storage"))
     LOCAL_STORAGE_URL = "/media"
 

@@ -258,6 +258,7 @@ def app(request: pytest.FixtureRequest, _app: Flask, queue_prefix: str) -> Itera
         yield _app
         db.session.remove()
         _truncate_all()
+    _app.extensions.pop("analytics", None)  # buffered events and the cached salt go with the rows
     use_the_session_apps_limits()
     if EMBEDDED:
         limiter.reset()

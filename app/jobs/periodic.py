@@ -25,6 +25,8 @@ SCHEDULE: dict[str, str] = {
     "sweep_orphaned_files": "SWEEP_INTERVAL",
     "purge_stale_sessions": "SWEEP_INTERVAL",
     "refresh_platform_tokens": "TOKEN_REFRESH_INTERVAL",
+    "flush_analytics": "ANALYTICS_FLUSH_INTERVAL",
+    "rollup_analytics": "ANALYTICS_ROLLUP_INTERVAL",
 }
 
 

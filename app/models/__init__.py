@@ -1,5 +1,6 @@
 """Every model, imported here so Alembic autogenerate and `flask shell` see them all."""
 
+from app.models.analytics import AnalyticsEvent, DailyCount, VisitorSalt
 from app.models.api_token import ApiToken
 from app.models.audit import AuditLog
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
@@ -13,6 +14,9 @@ from app.models.sync_preferences import SyncPreferences
 from app.models.user import Role, User
 
 __all__ = [
+    "AnalyticsEvent",
+    "DailyCount",
+    "VisitorSalt",
     "AccountSlot",
     "AccountStatus",
     "PlatformAccount",

@@ -12,6 +12,7 @@ from rq.cron import CronScheduler
 from app.extensions import db
 from app.jobs.periodic import SCHEDULE, schedule, trigger
 from app.models import OutboxMessage, OutboxStatus
+from app.tasks.analytics import flush_analytics, rollup_analytics
 from app.tasks.images import sweep_orphaned_files
 from app.tasks.maintenance import purge_stale_sessions, reconcile_lost_work
 from app.tasks.sync import refresh_platform_tokens
@@ -52,6 +53,8 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
         sweep_orphaned_files: app.config["SWEEP_INTERVAL"],
         purge_stale_sessions: app.config["SWEEP_INTERVAL"],
         refresh_platform_tokens: 300,
+        flush_analytics: 10,
+        rollup_analytics: 3600,
     }
 
 

@@ -6,7 +6,8 @@ process keeps the latest 200 it rendered for PUBLIC_PAGE_CACHE_SECONDS and hands
 Flask's own per-request work is most of a page's cost; this is what lets a page linked from
 somewhere busy keep up. A change (an edit, going private) shows at most that much later, as with
 the lookups routes.py already reuses. Only answers with no cookie of their own are kept, and
-each served copy gets its own X-Request-ID, metrics and log line, as the view's would.
+each served copy gets its own X-Request-ID, metrics, log line and page view, as the view's
+would.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable
 from flask import Flask
 
 from app.logconfig import log_request, request_id_var
+from app.services import analytics
 from app.services.ops import metrics
 
 PAGE_PATH = re.compile(r"/@[^/]{1,30}")
@@ -28,13 +30,16 @@ ENTRIES = 2_000
 # The view's answer headers that a copy repeats; the rest (the request id) are per request.
 PER_REQUEST = {"x-request-id"}
 CONDITIONAL = {"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"}
+OWNER = "linkarooie.page_owner"  # the view leaves the page owner's user id here
 
 
 class Page:
-    __slots__ = ("body", "etag", "headers", "stored")
+    __slots__ = ("body", "etag", "headers", "owner", "stored")
 
-    def __init__(self, headers: list[tuple[str, str]], body: bytes, stored: float) -> None:
-        self.headers, self.body, self.stored = headers, body, stored
+    def __init__(
+        self, headers: list[tuple[str, str]], body: bytes, stored: float, owner: int
+    ) -> None:
+        self.headers, self.body, self.stored, self.owner = headers, body, stored, owner
         self.etag = next((v for k, v in headers if k.lower() == "etag"), None)
 
 
@@ -89,6 +94,8 @@ class RecentPublicPages:
         body = body if environ["REQUEST_METHOD"] == "GET" else b""
         if rendered_as:
             return [body]
+        if environ["REQUEST_METHOD"] == "GET":
+            analytics.recorder(self.app).add_visit("page_view", page.owner, environ)
         seconds = time.perf_counter() - started
         metrics.observe_request(ENDPOINT, environ["REQUEST_METHOD"], status, seconds)
         token = request_id_var.set(request_id)
@@ -136,7 +143,7 @@ class RecentPublicPages:
             if len(self.pages) >= ENTRIES:
                 self.pages.clear()  # crude, and rare: a cache this full is mostly stale anyway
             kept = [(k, v) for k, v in headers if k.lower() not in PER_REQUEST]
-            page = Page(kept, body, time.monotonic())
+            page = Page(kept, body, time.monotonic(), plain[OWNER])
             self.pages[key] = page
             rendered_as = next((v for k, v in headers if k.lower() == "x-request-id"), "")
             return self._answer(page, environ, start_response, started, rendered_as)

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from flask import Response, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.http import is_resource_modified
 
-from app.blueprints.public import bp
+from app.blueprints.public import bp, recent
 from app.infra.storage import S3Storage
 from app.models.image import Image
+from app.services import analytics
 from app.services.profiles import public
 
 PAGE_MAX_AGE = 60
@@ -96,6 +97,10 @@ def page(handle: str) -> Response:
         # else's after the redirect lapses.
         response.headers["Cache-Control"] = f"public, max-age={PAGE_MAX_AGE}"
         return response
+    owner = entry.profile.user_id
+    request.environ[recent.OWNER] = owner  # whose page the layer in front keeps, if it does
+    if request.method == "GET":
+        analytics.record_visit("page_view", owner, request.environ)
     if not is_resource_modified(
         request.environ, etag=entry.etag, last_modified=entry.last_modified
     ):
@@ -163,6 +168,7 @@ def _follow(handle: str, kind: str, param: str) -> Response:
     if variant is None:
         abort(404, description=f"{profile.handle} has no {kind} yet.")
     response = redirect(_file_url(variant.storage_key), 302)
+    analytics.record_visit(f"{kind}_fetch", user.id, request.environ)
     response.set_etag(f"{image.id}-{image.revision}-{variant.preset_key}")
     response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
     response.expires = datetime.now(UTC) + timedelta(seconds=IMAGE_MAX_AGE)

@@ -1,0 +1,156 @@
+"""Recording events without slowing what is being measured: each event is appended to a buffer
+(a Redis list shared by every process, or this process's memory in the embedded default) and
+the `flush_analytics` job writes what has gathered in one batch insert.
+
+Recording never fails the request it describes: a buffer that cannot be reached drops the event
+(logged), and the page is answered as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app
+
+from app.extensions import db
+from app.models import User
+from app.models.analytics import AnalyticsEvent
+from app.services.analytics.visitors import Salts, visit
+
+log = logging.getLogger(__name__)
+
+KINDS = frozenset(
+    {"page_view", "link_click", "avatar_fetch", "banner_fetch", "upload", "crop_save", "sync_task"}
+)
+VISITS = frozenset({"page_view", "link_click", "avatar_fetch", "banner_fetch"})
+MEMORY_LIMIT = 100_000  # events a process holds before dropping the oldest (embedded default)
+
+
+class MemoryBuffer:
+    def __init__(self) -> None:
+        self._events: deque[str] = deque(maxlen=MEMORY_LIMIT)
+        self._lock = threading.Lock()
+
+    def add(self, event: str) -> None:
+        self._events.append(event)
+
+    def take(self, count: int) -> list[str]:
+        with self._lock:
+            return [self._events.popleft() for _ in range(min(count, len(self._events)))]
+
+
+class RedisBuffer:
+    def __init__(self, redis, key: str) -> None:
+        self.redis, self.key = redis, key
+
+    def add(self, event: str) -> None:
+        self.redis.rpush(self.key, event)
+
+    def take(self, count: int) -> list[str]:
+        taken = self.redis.lpop(self.key, count) or []
+        return [item.decode() if isinstance(item, bytes) else item for item in taken]
+
+
+class Recorder:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        backend = app.extensions["jobs"]
+        redis = getattr(backend, "redis", None)
+        self.buffer = (
+            RedisBuffer(redis, f"{backend.prefix}analytics-events") if redis else MemoryBuffer()
+        )
+        self.salts = Salts()
+
+    def add(self, kind: str, user_id: int, at: datetime | None = None, **facts: Any) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown analytics event {kind!r}")
+        moment = (at or datetime.now(UTC)).isoformat()
+        event = {"kind": kind, "user_id": user_id, "occurred_at": moment, **facts}
+        try:
+            self.buffer.add(json.dumps(event))
+        except Exception:
+            log.warning("analytics event dropped: the buffer could not be reached", exc_info=True)
+
+    def add_visit(self, kind: str, user_id: int, environ: dict, subject: str | None = None) -> None:
+        """A visitor's page view, link click or picture fetch (nothing for DNT / GPC)."""
+        if not self.app.config["ANALYTICS_ENABLED"]:
+            return
+        try:
+            with self.app.app_context():
+                seen = visit(environ, self.salts, db.engine)
+        except Exception:
+            log.warning("analytics visit dropped", exc_info=True)
+            return
+        if seen is None:
+            return
+        self.add(
+            kind,
+            user_id,
+            visitor=seen.visitor,
+            bot=seen.bot,
+            referrer=seen.referrer if kind == "page_view" else None,
+            subject=subject,
+        )
+
+
+def recorder(app: Flask | None = None) -> Recorder:
+    app = app or current_app._get_current_object()
+    found = app.extensions.get("analytics")
+    if found is None:
+        found = app.extensions["analytics"] = Recorder(app)
+    return found
+
+
+def record(kind: str, user_id: int, **facts: Any) -> None:
+    """Something a signed-in person did or a job finished (an upload, a sync task's outcome)."""
+    if current_app.config["ANALYTICS_ENABLED"]:
+        recorder().add(kind, user_id, **facts)
+
+
+def record_visit(kind: str, user_id: int, environ: dict, subject: str | None = None) -> None:
+    recorder().add_visit(kind, user_id, environ, subject)
+
+
+FIELDS = ("visitor", "bot", "referrer", "subject", "outcome", "duration_ms")
+
+
+def flush(batch: int = 5_000) -> int:
+    """Write the buffered events in batches; returns how many were written. Commits."""
+    buffer = recorder().buffer
+    written = 0
+    while events := buffer.take(batch):
+        rows = []
+        for raw in events:
+            try:
+                event = json.loads(raw)
+                row = {
+                    "kind": event["kind"],
+                    "user_id": int(event["user_id"]),
+                    "occurred_at": datetime.fromisoformat(event["occurred_at"]),
+                    **{name: event.get(name) for name in FIELDS},
+                }
+            except (ValueError, KeyError, TypeError):
+                log.warning("analytics event unreadable, skipped: %.200s", raw)
+                continue
+            row["bot"] = bool(row["bot"])
+            rows.append(row)
+        if rows:
+            # Events of people deleted meanwhile would break the batch's foreign key.
+            alive = set(
+                db.session.scalars(
+                    db.select(User.id).where(User.id.in_({row["user_id"] for row in rows}))
+                )
+            )
+            rows = [row for row in rows if row["user_id"] in alive]
+        if rows:
+            db.session.execute(db.insert(AnalyticsEvent), rows)
+        db.session.commit()
+        written += len(rows)
+        if len(events) < batch:
+            break
+    return written
