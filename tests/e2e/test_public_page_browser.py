@@ -67,7 +67,8 @@ def test_public_page_on_a_phone_and_a_desk(live_server, page, make_user, run_job
     page.wait_for_load_state("networkidle")
     assert page.title() == "Pat Quinn (@PatQuinn)"
     assert loaded(page, ".public-banner img") and loaded(page, "img.public-avatar")
-    assert page.locator("a.public-link[rel='me noopener']").count() == len(LINKS)
+    assert page.locator("a.public-link[href^='/l/']").count() == len(LINKS)
+    assert page.locator("link[rel='me']").count() == len(LINKS) + 1  # and the website
     phone = layout(page)
     assert phone["scroll"] <= phone["viewport"]  # nothing sticks out sideways
     assert phone["card"]["width"] == phone["viewport"]  # edge to edge on a phone

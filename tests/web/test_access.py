@@ -48,6 +48,7 @@ PUBLIC_ENDPOINTS = {
     "oauth.pending",
     "oauth.pending_email",
     "oauth.pending_password",
+    "public.link",  # a public page's link, for anyone; only links still on a public page answer
 }
 # Values for non-id arguments: any string reaches the ownership check first.
 SAMPLE_ARGS: dict[str, Any] = {"provider": "google", "preset_key": "x-avatar", "token": "x"}

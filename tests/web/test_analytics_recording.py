@@ -3,6 +3,7 @@ batch by the flush job, rolled up per day; bots apart, DNT / GPC visitors not at
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
@@ -145,3 +146,26 @@ def test_the_rollup_command_rebuilds_a_chosen_day(app, client, make_user):
     assert db.session.scalar(select(DailyCount.count).where(DailyCount.user_id == owner.id)) == 1
     bad = runner.invoke(args=["analytics", "rollup", "--day", "yesterday"])
     assert bad.exit_code == 2 and "yesterday" in bad.output
+
+
+def test_link_clicks_are_counted_and_only_real_links_redirect(client, make_user, run_jobs):
+    owner = make_user(email="pat@example.com")
+    profile = make_profile(owner)
+    html = client.get("/@PatQ").text
+    hrefs = re.findall(r'class="public-link" rel="noopener" href="(/l/[^"]+)"', html)
+    assert len(hrefs) == 2
+    landed = client.get(hrefs[1], **visitor())
+    assert landed.status_code == 302 and landed.headers["Location"] == "https://pat.example/blog"
+    assert landed.headers["Cache-Control"] == "no-store"
+    client.get(hrefs[1], **visitor(DNT="1"))  # followed, not counted
+    # Made-up ids, another person's number, a link since removed: 404, never a redirect.
+    for bad in ("/l/1.000000000000", f"/l/{owner.id + 1}.{hrefs[0][-12:]}", "/l/x", "/l/1.ZZ"):
+        assert client.get(bad).status_code == 404, bad
+    profile.links = profile.links[:1]
+    db.session.commit()
+    assert client.get(hrefs[1]).status_code == 404
+    profile.public = False
+    db.session.commit()
+    assert client.get(hrefs[0]).status_code == 404
+    clicks = [(e.kind, e.subject) for e in flushed(run_jobs) if e.kind == "link_click"]
+    assert clicks == [("link_click", "https://pat.example/blog")]

@@ -134,6 +134,7 @@ def good_values(
         "name": "checks",  # an admin status-page section
         "user_id": str(sync.get("user_id", 1)),
         "handle": "somebody",  # a public page (/@<handle>): unknown handles are 404
+        "link_id": "1.0123456789ab",  # a public page's link (/l/<id>): unknown ids are 404
     }
 
 

@@ -116,6 +116,10 @@ def page(handle: str) -> Response:
     return _cache_headers(Response(body, mimetype="text/html"), entry)
 
 
+def _counted(user_id: int, url: str) -> str:
+    return url_for("public.link", link_id=public.link_id(user_id, url))
+
+
 def _render(entry: public.PublicProfile) -> str:
     profile, user = entry.profile, entry.user
     name = (profile.display_name if entry.show("display_name") else "") or profile.handle
@@ -129,7 +133,8 @@ def _render(entry: public.PublicProfile) -> str:
         for link in profile.links or []:
             url = _safe_url(link.get("url")) if isinstance(link, dict) else None
             if url:
-                links.append({"label": (link.get("label") or "").strip() or url, "url": url})
+                label = (link.get("label") or "").strip() or url
+                links.append({"label": label, "url": url, "href": _counted(user.id, url)})
     website = _safe_url(profile.website) if entry.show("website") else None
     bio = profile.bio if entry.show("bio") else ""
     description = " ".join(bio.split())[:200] or f"{name} on Linkarooie"
@@ -140,6 +145,7 @@ def _render(entry: public.PublicProfile) -> str:
         bio=bio,
         location=profile.location if entry.show("location") else "",
         website=website,
+        website_href=_counted(user.id, website) if website else None,
         website_label=website.split("://", 1)[1].rstrip("/") if website else "",
         links=links,
         avatar_url=_file_url(avatar.storage_key) if avatar else None,
@@ -183,3 +189,16 @@ def avatar(handle: str) -> Response:
 @bp.get("/@<handle>/banner")
 def banner(handle: str) -> Response:
     return _follow(handle, "banner", "w")
+
+
+@bp.get("/l/<link_id>")
+def link(link_id: str) -> Response:
+    """A click on a public page's link: counted, then on its way."""
+    found = public.find_link(link_id)
+    if found is None or _safe_url(found[1]) is None:
+        return _gone()
+    user_id, url = found
+    analytics.record_visit("link_click", user_id, request.environ, subject=url)
+    response = redirect(url, 302)
+    response.headers["Cache-Control"] = "no-store"  # every click should reach us to be counted
+    return response

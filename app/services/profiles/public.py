@@ -8,6 +8,7 @@ handle nobody ever had look the same to callers: both are `None`.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -72,6 +73,37 @@ def find_profile(handle: str) -> tuple[Profile, User] | None:
         .where(Profile.handle_key == key, Profile.public.is_(True))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+LINK_ID = re.compile(r"([1-9][0-9]{0,9})\.([0-9a-f]{12})")
+
+
+def link_id(user_id: int, url: str) -> str:
+    """The id of `/l/<id>`, the counted way out from a public page to one of its links: stable
+    while the link's URL stays, whatever its label or place in the list."""
+    return f"{user_id}.{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def find_link(link: str) -> tuple[int, str] | None:
+    """(owner's user id, URL) for a link id that is still on a public page, else None: an old
+    or made-up id never redirects anywhere (no open redirect)."""
+    match = LINK_ID.fullmatch(link)
+    if match is None:
+        return None
+    profile = db.session.scalar(
+        select(Profile).where(Profile.user_id == int(match[1]), Profile.public.is_(True))
+    )
+    if profile is None:
+        return None
+    shown = profile.shown_fields or {}
+    urls = [item.get("url") for item in profile.links or [] if isinstance(item, dict)]
+    urls = urls if shown.get("links") is not False else []
+    if profile.website and shown.get("website") is not False:
+        urls.append(profile.website)
+    for url in urls:
+        if isinstance(url, str) and link_id(profile.user_id, url) == link:
+            return profile.user_id, url
+    return None
 
 
 def redirect_target(handle: str, now: datetime | None = None) -> str | None:
