@@ -31,7 +31,7 @@ BAD_QUERY = (
 FIELDS = (
     "email", "password", "name", "token-name", "new_email", "current_password", "new_password",
     "confirm", "kind", "crop", "box", "next", "remember", "preset", "state", "code",
-    "avatar_id", "banner_id", "account_ids", "choose", "handle", "app_password",
+    "avatar_id", "banner_id", "account_ids", "choose", "handle", "app_password", "drift_watch",
 )  # fmt: skip
 DEEP = 100_000
 
@@ -134,6 +134,7 @@ def good_values(
         "name": "checks",  # an admin status-page section
         "user_id": str(sync.get("user_id", 1)),
         "handle": "somebody",  # a public page (/@<handle>): unknown handles are 404
+        "slot": "avatar",  # a connected account's drift actions
     }
 
 
