@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import AccountStatus, PlatformAccount, SyncRequest
+from app.services.images.cleanup import sweep_orphans
 from app.services.sync import releases
 from tests.drift_support import reencoded, slot_state, their_picture, watch_round
 from tests.sync_rows import make_account
@@ -89,11 +90,11 @@ def test_a_changed_avatar_is_shown_beside_ours_and_put_back(
     assert slot_state(account.id, "banner") == "unchanged"
     page = text_of(client.get("/connections"))
     assert "Changed on Mastodon" in page
-    row = db.session.get(PlatformAccount, account.id).slot("avatar")
-    live = app.extensions["storage"].get(row.live_key)  # their picture, served from our storage
+    live_key = db.session.get(PlatformAccount, account.id).slot("avatar").live_key
+    live = app.extensions["storage"].get(live_key)  # their picture, served from our storage
     assert live[:2] == b"\xff\xd8" and len(live) < len(theirs)
     img = re.search(r'<img src="([^"]*)"[^>]*alt="The avatar Mastodon shows now"', page)
-    assert img and row.live_key in img.group(1)
+    assert img and live_key in img.group(1)
     assert 'alt="Your avatar from Linkarooie"' in page
     assert "Put ours back" in page and "Keep theirs" in page
 
@@ -107,6 +108,11 @@ def test_a_changed_avatar_is_shown_beside_ours_and_put_back(
 
     assert fake_mastodon.current("alice")["avatar"] == ours
     assert "Changed on Mastodon" not in text_of(client.get("/connections"))
+    # their thumbnail is no longer shown, so the orphan sweep takes it
+    storage = app.extensions["storage"]
+    assert storage.exists(live_key)
+    assert live_key in sweep_orphans(datetime.now(UTC) + timedelta(minutes=1))
+    assert not storage.exists(live_key)
     due_again(account)
     watch_round(run_jobs)
     assert slot_state(account.id, "avatar") == "unchanged"

@@ -152,19 +152,24 @@ def _record(
     row.drift_for = row.sha256
     if fingerprint.same_picture(ours_print, live_print):
         status = UNCHANGED
-    elif row.accepted_for == row.sha256 and fingerprint.same_picture(
-        row.accepted_fingerprint, live_print
+    elif row.accepted_for == row.sha256 and (
+        fingerprint.same_picture(row.accepted_fingerprint, live_print)
+        # they kept having no picture at all
+        or (row.accepted_fingerprint is None and live_print is None)
     ):
         status = KEPT
     else:
         status = CHANGED
-    if status == CHANGED and live is not None and live_print != row.live_fingerprint:
-        _drop_live(row)
+    if (
+        status == CHANGED
+        and live is not None
+        and (live_print != row.live_fingerprint or not row.live_key)
+    ):
         thumb = fingerprint.thumbnail(live)
         key = owner_key(LIVE_PREFIX, account.user_id, hashlib.sha256(thumb).hexdigest(), "jpg")
         storage().put(key, thumb, "image/jpeg")
         row.live_key = key
-    elif status != CHANGED:
+    elif status != CHANGED or live is None:
         _drop_live(row)
     row.live_fingerprint = live_print
     row.drift_status = status
@@ -286,12 +291,9 @@ def _clear(row: AccountSlot) -> None:
 
 
 def _drop_live(row: AccountSlot) -> None:
-    if row.live_key:
-        try:
-            storage().delete(row.live_key)
-        except Exception:  # the file is only a thumbnail; the row must move on regardless
-            log.warning("could not delete drift thumbnail %s", row.live_key, exc_info=True)
-        row.live_key = None
+    # The file itself goes with the orphan sweep (images/cleanup.py), once no slot refers to it:
+    # two accounts showing the same picture share one thumbnail.
+    row.live_key = None
 
 
 def _ours_task(account: PlatformAccount, row: AccountSlot) -> SyncTask | None:
