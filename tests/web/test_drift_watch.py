@@ -14,7 +14,7 @@ from sqlalchemy import update
 from app.extensions import db
 from app.models import AccountStatus, PlatformAccount, SyncRequest
 from app.services.images.cleanup import sweep_orphans
-from app.services.sync import releases
+from app.services.sync import drift, releases
 from tests.drift_support import reencoded, slot_state, their_picture, watch_round
 from tests.sync_rows import make_account
 from tests.sync_support import connect_mastodon, ready_images, settle, variant_bytes
@@ -219,3 +219,19 @@ def test_platforms_we_cannot_read_say_so(client, pat):
     make_account(pat, platform="instagram", handle="pat.pics", status=AccountStatus.MANUAL)
     page = text_of(client.get("/connections"))
     assert "Linkarooie can't read Instagram, so it can't watch it" in page
+
+
+def test_a_round_reads_the_longest_unchecked_accounts_first(client, pat, fake_mastodon):
+    alice = connect_mastodon(pat, fake_mastodon, "alice")
+    bob = connect_mastodon(pat, fake_mastodon, "bob")
+    assert set_frequency(client, alice, "daily").status_code == 303
+    due_again(alice)  # checked two days ago; bob never
+
+    assert drift.watch_due(limit=1) == {"checked": 1, "changed": 0, "busy": 0}
+    db.session.expire_all()
+    assert db.session.get(PlatformAccount, bob.id).drift_checked_at is not None
+    assert db.session.get(PlatformAccount, alice.id).drift_checked_at < datetime.now(
+        UTC
+    ) - timedelta(days=1)
+    assert drift.watch_due(limit=1)["checked"] == 1  # alice's turn in the next round
+    assert drift.watch_due(limit=1)["checked"] == 0  # nobody is due any more

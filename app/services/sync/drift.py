@@ -51,6 +51,8 @@ FREQUENCIES = {"off": None, "daily": timedelta(days=1), "hourly": timedelta(hour
 # A profile picture is a few MB at most; anything bigger is not one.
 MAX_DOWNLOAD = 20 * 1024 * 1024
 LIVE_PREFIX = "drift/"
+# Accounts one round reads at most: a round stays well inside its interval however many are due.
+ROUND_LIMIT = 200
 
 UNCHANGED, CHANGED, KEPT = "unchanged", "changed", "kept"
 # Shown, never stored: not read yet (or nothing of ours to compare), and platforms we cannot read.
@@ -203,32 +205,36 @@ def keep_theirs(account: PlatformAccount, slot: str) -> None:
     db.session.flush()
 
 
-def watch_due(now: datetime | None = None) -> dict[str, int]:
-    """One round of the periodic job: check every account whose owner's frequency makes it due.
-    An account busy with a push or a token refresh waits for the next round."""
+def watch_due(now: datetime | None = None, limit: int = ROUND_LIMIT) -> dict[str, int]:
+    """One round of the periodic job: check the accounts whose owner's frequency makes them due,
+    longest unchecked first, at most `limit` of them (the rest are due again next round). An
+    account busy with a push or a token refresh waits for the next round."""
     now = now or utcnow()
     readable_keys = [key for key, platform in REGISTRY.items() if platform.readable]
-    due: list[int] = []
+    due: list[tuple[int, datetime | None]] = []
     for frequency, every in FREQUENCIES.items():
         if every is None:
             continue
-        due += db.session.scalars(
-            select(PlatformAccount.id)
-            .join(SyncPreferences, SyncPreferences.user_id == PlatformAccount.user_id)
-            .where(
-                SyncPreferences.drift_watch == frequency,
-                PlatformAccount.status == AccountStatus.CONNECTED,
-                PlatformAccount.platform.in_(readable_keys),
-                or_(
-                    PlatformAccount.drift_checked_at.is_(None),
-                    PlatformAccount.drift_checked_at <= now - every,
-                ),
+        due += [
+            (account_id, checked_at)
+            for account_id, checked_at in db.session.execute(
+                select(PlatformAccount.id, PlatformAccount.drift_checked_at)
+                .join(SyncPreferences, SyncPreferences.user_id == PlatformAccount.user_id)
+                .where(
+                    SyncPreferences.drift_watch == frequency,
+                    PlatformAccount.status == AccountStatus.CONNECTED,
+                    PlatformAccount.platform.in_(readable_keys),
+                    or_(
+                        PlatformAccount.drift_checked_at.is_(None),
+                        PlatformAccount.drift_checked_at <= now - every,
+                    ),
+                )
             )
-            .order_by(PlatformAccount.id)
-        )
+        ]
     db.session.commit()
+    due.sort(key=lambda row: (row[1] is not None, row[1] or now, row[0]))
     counts = {"checked": 0, "changed": 0, "busy": 0}
-    for account_id in due:
+    for account_id, _ in due[:limit]:
         outcome = _watch_one(account_id, now)
         counts[outcome] += 1
     return counts
