@@ -235,3 +235,18 @@ def test_a_round_reads_the_longest_unchecked_accounts_first(client, pat, fake_ma
     ) - timedelta(days=1)
     assert drift.watch_due(limit=1)["checked"] == 1  # alice's turn in the next round
     assert drift.watch_due(limit=1)["checked"] == 0  # nobody is due any more
+
+
+def test_a_failed_read_keeps_what_was_known_and_says_why(client, fake_mastodon, run_jobs, synced):
+    account, _ = synced
+    person_sets(fake_mastodon, "alice", "avatar", their_picture(seed=45))
+    watch_round(run_jobs)
+    assert slot_state(account.id, "avatar") == "changed"
+
+    fake_mastodon.fail_next(503, times=4, path="verify_credentials")
+    due_again(account)
+    watch_round(run_jobs)
+
+    assert slot_state(account.id, "avatar") == "changed"  # not forgotten, not guessed
+    page = text_of(client.get("/connections"))
+    assert "Changed on Mastodon" in page and "Last check failed: Mastodon answered 503" in page

@@ -96,17 +96,19 @@ def states(account: PlatformAccount) -> list[SlotDrift]:
         return [SlotDrift(slot, UNREADABLE) for slot in _slot_names(account)]
     found = []
     for row in sorted(account.slots, key=lambda s: s.slot):
-        if not row.sha256:
-            continue  # a push of ours is on its way
+        if not row.sha256 or row.slot in account.slots_off:
+            continue  # a push of ours is on its way, or the slot is not ours to watch
         current = row.drift_for == row.sha256 and row.drift_status is not None
+        status = row.drift_status if current else UNREAD
+        changed = status == CHANGED
         found.append(
             SlotDrift(
                 row.slot,
-                row.drift_status if current else UNREAD,
+                status,
                 checked_at=row.drift_checked_at if current else None,
                 error=row.drift_error,
-                ours_key=_ours_key(account, row),
-                live_key=row.live_key if current and row.drift_status == CHANGED else None,
+                ours_key=_ours_key(account, row) if changed else None,
+                live_key=row.live_key if changed else None,
             )
         )
     return found
@@ -121,10 +123,10 @@ def check(account: PlatformAccount) -> list[SlotDrift]:
     for row in account.slots:
         if not row.sha256 or row.slot in account.slots_off:
             continue
-        ours = _ours_file(account, row)
-        if ours is None:
-            continue  # the picture we pushed is gone from our library: nothing to compare
         try:
+            ours = _ours_file(account, row)
+            if ours is None:
+                continue  # the picture we pushed is gone from our library: nothing to compare
             url = adapter.current_image_url(account, row.slot)
             live = _download(url) if url else None
             ours_print = fingerprint.fingerprint(ours)
