@@ -243,6 +243,9 @@ class Config:
     # Keep AHEAD above INTERVAL so every token gets at least one try before it ends.
     TOKEN_REFRESH_INTERVAL = env_int("TOKEN_REFRESH_INTERVAL", 300)
     TOKEN_REFRESH_AHEAD = env_int("TOKEN_REFRESH_AHEAD", 900)
+    # Every DRIFT_WATCH_INTERVAL seconds, the drift watch reads back the pictures of the accounts
+    # whose owner's frequency (off / daily / hourly, in sync preferences) makes them due.
+    DRIFT_WATCH_INTERVAL = env_int("DRIFT_WATCH_INTERVAL", 300)
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # The bearer token Prometheus scrapes GET /metrics with (signed-in admins need none); unset,

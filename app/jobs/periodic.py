@@ -27,6 +27,7 @@ SCHEDULE: dict[str, str] = {
     "refresh_platform_tokens": "TOKEN_REFRESH_INTERVAL",
     "flush_analytics": "ANALYTICS_FLUSH_INTERVAL",
     "rollup_analytics": "ANALYTICS_ROLLUP_INTERVAL",
+    "watch_drift": "DRIFT_WATCH_INTERVAL",
 }
 
 

@@ -56,6 +56,9 @@ class PlatformAccount(TimestampMixin, db.Model):
     busy_task_id: Mapped[int | None] = mapped_column(Integer)
     # Slots the person does not want this account to get (e.g. ["banner"]): no sync touches them.
     slots_off: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # When the drift watch last read this account's pictures back (its owner's frequency says
+    # when it is due again).
+    drift_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     slots: Mapped[list[AccountSlot]] = relationship(
         back_populates="account", cascade="all, delete-orphan", passive_deletes=True
@@ -96,6 +99,18 @@ class AccountSlot(db.Model):
     sha256: Mapped[str] = mapped_column(String(64))
     remote_url: Mapped[str | None] = mapped_column(Text)
     pushed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The drift watch (app/services/sync/drift.py): what it found the last time it read the
+    # slot back, for the push whose sha256 is `drift_for` (a newer push makes it stale).
+    drift_status: Mapped[str | None] = mapped_column(String(16))  # unchanged / changed / kept
+    drift_for: Mapped[str | None] = mapped_column(String(64))
+    drift_error: Mapped[str | None] = mapped_column(Text)
+    drift_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Their picture: its fingerprint and a thumbnail of it in our storage.
+    live_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    live_key: Mapped[str | None] = mapped_column(Text)
+    # "Keep theirs": the picture the person chose to keep over our push `accepted_for`.
+    accepted_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    accepted_for: Mapped[str | None] = mapped_column(String(64))
 
     account: Mapped[PlatformAccount] = relationship(back_populates="slots")
 

@@ -4,7 +4,7 @@ making an image current syncs it at once. Which slots each account takes lives o
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, ForeignKey, false
+from sqlalchemy import JSON, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -21,3 +21,5 @@ class SyncPreferences(TimestampMixin, db.Model):
     # connected later; a list stays as chosen (ids of deleted accounts simply no longer match).
     default_account_ids: Mapped[list[int] | None] = mapped_column(JSON)
     auto_sync: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # How often the drift watch reads their accounts' pictures back: off, daily or hourly.
+    drift_watch: Mapped[str] = mapped_column(String(8), default="off", server_default="off")

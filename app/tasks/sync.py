@@ -1,5 +1,5 @@
-"""Sync jobs: push one (account, slot), give a disconnected account's token back, and renew
-tokens before they run out (periodic)."""
+"""Sync jobs: push one (account, slot), give a disconnected account's token back, renew tokens
+before they run out (periodic), and watch for pictures changed on the platforms (periodic)."""
 
 import logging
 from datetime import UTC, datetime, timedelta
@@ -43,4 +43,14 @@ def refresh_platform_tokens() -> dict[str, int]:
     counts = health.refresh_due(datetime.now(UTC), ahead)
     if any(counts.values()):
         log.info("token refresh round: %s", counts, extra={"event": "token_refresh", **counts})
+    return counts
+
+
+@job(SYNC)
+def watch_drift() -> dict[str, int]:
+    from app.services.sync import drift
+
+    counts = drift.watch_due()
+    if any(counts.values()):
+        log.info("drift watch round: %s", counts, extra={"event": "drift_watch", **counts})
     return counts

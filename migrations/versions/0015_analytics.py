@@ -1,7 +1,7 @@
 """analytics: raw events (no IP addresses), daily counts, the day's visitor-hash salt
 
 Revision ID: 0015_analytics
-Revises: 0011_sync_preferences
+Revises: 0014_drift_watch
 Create Date: 2026-11-29 22:39:50
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0015_analytics"
-down_revision = "0011_sync_preferences"
+down_revision = "0014_drift_watch"
 branch_labels = None
 depends_on = None
 

@@ -10,6 +10,7 @@ Gravatar's REST API v3 Linkarooie uses, on one port (platforms.md §10):
   POST /v3/me/avatars/<image_id>/email   {"email_hash": …} selects the image for that email: 204
   PATCH /v3/me/avatars/<image_id>        {"rating": G|PG|R|X, "alt_text"}: the updated Avatar
   GET  /avatar/<hash>                    the selected image's bytes
+  GET  /userimage/<person>/<image_id>    one image's bytes (where an Avatar's image_url points)
 
 Every /v3 answer carries X-RateLimit-Limit/Remaining/Reset (Unix seconds). Faults come from
 FaultControls; their paths match "<METHOD> <path>$", so the default push path is the upload
@@ -313,6 +314,13 @@ class FakeGravatar(FaultControls, LoopbackServer):
                 return error(403, "That email is not yours.", "email_not_associated")
             person.selected[wanted] = image_id
             return Response(status=204)
+
+        @app.get("/userimage/<int:person_id>/<image_id>")
+        def user_image(person_id: int, image_id: str):
+            for person in self.people.values():
+                if person.id == person_id and image_id in person.images:
+                    return Response(person.images[image_id], mimetype="image/jpeg")
+            return Response(status=404)
 
         @app.get("/avatar/<hash_>")
         def public_avatar(hash_: str):

@@ -36,6 +36,8 @@ def test_accounts_lists_the_connected_accounts(client, auth, alice, fake_mastodo
             "expires_at": None,  # Mastodon tokens do not expire
             "last_pushed_at": None,
             "last_error": None,
+            # nothing pushed yet, so nothing for the drift watch to compare
+            "drift": {"readable": True, "checked_at": None, "slots": {}},
         }
     ]
 

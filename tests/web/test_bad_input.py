@@ -31,7 +31,7 @@ BAD_QUERY = (
 FIELDS = (
     "email", "password", "name", "token-name", "new_email", "current_password", "new_password",
     "confirm", "kind", "crop", "box", "next", "remember", "preset", "state", "code",
-    "avatar_id", "banner_id", "account_ids", "choose", "handle", "app_password",
+    "avatar_id", "banner_id", "account_ids", "choose", "handle", "app_password", "drift_watch",
 )  # fmt: skip
 DEEP = 100_000
 
@@ -135,6 +135,7 @@ def good_values(
         "user_id": str(sync.get("user_id", 1)),
         "handle": "somebody",  # a public page (/@<handle>): unknown handles are 404
         "link_id": "1.0123456789ab",  # a public page's link (/l/<id>): unknown ids are 404
+        "slot": "avatar",  # a connected account's drift actions
     }
 
 

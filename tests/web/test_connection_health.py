@@ -109,7 +109,7 @@ def test_the_api_lists_expiry_last_push_and_last_error(client, pat, accounts):
     listed = {item["handle"]: item for item in answer.json}
     alice = listed["@alice.test"]
     assert set(alice) == {
-        "id", "platform", "handle", "status", "expires_at", "last_pushed_at", "last_error"
+        "id", "platform", "handle", "status", "expires_at", "last_pushed_at", "last_error", "drift"
     }  # fmt: skip
     assert (alice["id"], alice["platform"], alice["status"]) == (
         accounts["alice"].id,

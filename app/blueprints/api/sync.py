@@ -22,7 +22,7 @@ from app.security import owned_or_404
 from app.services.exceptions import DomainError, NotFound
 from app.services.notifications.mail import external_url
 from app.services.platforms import connections, health
-from app.services.sync import manual, releases
+from app.services.sync import drift, manual, releases
 
 FIELDS = ("avatar_id", "banner_id", "accounts")
 
@@ -47,6 +47,23 @@ def _account_json(account: PlatformAccount) -> dict[str, Any]:
         "expires_at": _iso(state.expires_at),
         "last_pushed_at": _iso(state.last_pushed_at),
         "last_error": state.problem,
+        "drift": _drift_json(account),
+    }
+
+
+def _drift_json(account: PlatformAccount) -> dict[str, Any]:
+    """What the drift watch last saw per slot (app/services/sync/drift.py)."""
+    return {
+        "readable": drift.readable(account),
+        "checked_at": _iso(account.drift_checked_at),
+        "slots": {
+            found.slot: {
+                "status": found.status,
+                "checked_at": _iso(found.checked_at),
+                "error": found.error,
+            }
+            for found in drift.states(account)
+        },
     }
 
 

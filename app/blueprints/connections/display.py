@@ -11,6 +11,8 @@ from app.blueprints.connections import bp
 from app.models import PlatformAccount
 from app.services.platforms import health
 from app.services.platforms.health import AccountHealth
+from app.services.sync import drift
+from app.services.sync.drift import SlotDrift
 
 UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))
 
@@ -36,3 +38,8 @@ def countdown(moment: datetime, future: str, past: str) -> str:
     """`future` or `past` (each with a {} for the span) as `moment` is ahead or behind now."""
     seconds = (moment - datetime.now(UTC)).total_seconds()
     return (future if seconds > 0 else past).replace("{}", span(seconds))
+
+
+@bp.app_template_global("drift_states")
+def drift_states(account: PlatformAccount) -> list[SlotDrift]:
+    return drift.states(account)

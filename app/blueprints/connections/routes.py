@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import (
     Response,
+    abort,
     current_app,
     flash,
     make_response,
@@ -29,6 +30,7 @@ from flask_login import current_user, login_required
 from app.blueprints.auth.session import client_ip
 from app.blueprints.connections import bp
 from app.extensions import db
+from app.htmx import is_htmx
 from app.models import PlatformAccount
 from app.security import owned_or_404, verified_required
 from app.security_headers import policy_allowing_forms_to
@@ -37,6 +39,7 @@ from app.services.exceptions import DomainError
 from app.services.notifications.mail import external_url
 from app.services.platforms import connections
 from app.services.platforms.base import ChooseAccounts, Connection
+from app.services.sync import drift
 
 PENDING = "platform_pending"  # OAuth round trips in flight, newest last
 MAX_PENDING = 5  # a few tabs' worth; older ones are dropped so the cookie stays small
@@ -266,3 +269,79 @@ def choose_post(platform: str) -> Any:
     noun = "Page" if len(connected) == 1 else "Pages"
     flash(f"Connected {len(connected)} {noun}: {names}.", "success")
     return redirect(url_for("connections.index"), 303)
+
+
+# The drift watch: a picture changed on the platform (app/services/sync/drift.py)
+
+DRIFT_SLOTS = ("avatar", "banner")
+
+
+def _drift_account(account_id: int, slot: str | None = None) -> PlatformAccount:
+    account = owned_or_404(PlatformAccount, account_id)
+    if slot is not None and slot not in DRIFT_SLOTS:
+        abort(404)
+    return account
+
+
+def _drift_answer(account: PlatformAccount, message: str) -> Response:
+    """The account's row again for htmx (with the message in it), else back to the page."""
+    if is_htmx():
+        body = render_template("connections/partials/account.html", account=account, notice=message)
+        return make_response(body, 200)
+    flash(message, "success")
+    return redirect(url_for("connections.index") + f"#account-{account.id}", 303)
+
+
+def _drift_failed(account: PlatformAccount, exc: DomainError) -> Response:
+    db.session.rollback()
+    status = exc.status if 400 <= exc.status < 500 else 409
+    if not is_htmx():
+        return _page(status, error=exc.message)
+    account = db.session.get(PlatformAccount, account.id)
+    body = render_template(
+        "connections/partials/account.html", account=account, notice=exc.message, failed=True
+    )
+    return make_response(body, status)
+
+
+@bp.post("/connections/<int:account_id>/drift/check")
+@login_required
+def drift_check(account_id: int) -> Response:
+    account = _drift_account(account_id)
+    try:
+        found = drift.check_now(account)
+    except DomainError as exc:
+        return _drift_failed(account, exc)
+    db.session.commit()
+    changed = [d.slot for d in found if d.status == drift.CHANGED]
+    label = platform_label(account.platform)
+    message = (
+        f"Changed on {label}: the {' and '.join(changed)}."
+        if changed
+        else f"Checked {account.handle}: nothing changed on {label}."
+    )
+    return _drift_answer(account, message)
+
+
+@bp.post("/connections/<int:account_id>/drift/<slot>/repush")
+@verified_required
+def drift_repush(account_id: int, slot: str) -> Response:
+    account = _drift_account(account_id, slot)
+    try:
+        drift.repush(current_user, account, slot)
+    except DomainError as exc:
+        return _drift_failed(account, exc)
+    db.session.commit()
+    return _drift_answer(account, f"Putting your {slot} back on {account.handle}.")
+
+
+@bp.post("/connections/<int:account_id>/drift/<slot>/keep")
+@login_required
+def drift_keep(account_id: int, slot: str) -> Response:
+    account = _drift_account(account_id, slot)
+    try:
+        drift.keep_theirs(account, slot)
+    except DomainError as exc:
+        return _drift_failed(account, exc)
+    db.session.commit()
+    return _drift_answer(account, f"Kept the {slot} that {account.handle} shows now.")

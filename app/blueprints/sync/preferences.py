@@ -1,5 +1,6 @@
 """The sync preferences page (/settings/sync): default target accounts, the slots each account
-takes, and auto-sync. The rules live in app/services/sync/preferences.py."""
+takes, auto-sync and the drift watch's frequency. The rules live in
+app/services/sync/preferences.py."""
 
 from __future__ import annotations
 
@@ -28,12 +29,14 @@ def _page(choices: Choices | None = None, status: int = 200, error: str | None =
                 a.id: [s for s in preferences.slots_of(a) if s not in a.slots_off] for a in accounts
             },
             auto_sync=saved.auto_sync,
+            drift_watch=saved.drift_watch or "off",
         )
     body = render_template(
         "sync/preferences.html",
         accounts=accounts,
         slots_of=preferences.slots_of,
         choices=choices,
+        frequencies=preferences.DRIFT_FREQUENCIES,
         error=error,
     )
     return body, status
@@ -58,6 +61,7 @@ def _submitted() -> Choices:
             for raw in dict.fromkeys([*shown, *named])
         },
         auto_sync=request.form.get("auto_sync") == "on",
+        drift_watch=request.form.get("drift_watch"),
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select, union
 
 from app.extensions import db
 from app.models.image import Image, ImageVariant
+from app.models.platform import AccountSlot
 from app.services.images import keys
 from app.services.images.library import lock_owner, storage
 
@@ -33,6 +34,7 @@ def referenced(candidates: Iterable[str]) -> set[str]:
         select(Image.original_key).where(Image.original_key.in_(wanted)),
         select(Image.preview_key).where(Image.preview_key.in_(wanted)),
         select(ImageVariant.storage_key).where(ImageVariant.storage_key.in_(wanted)),
+        select(AccountSlot.live_key).where(AccountSlot.live_key.in_(wanted)),
     )
     return set(db.session.scalars(query))
 

@@ -18,8 +18,9 @@ from flask import current_app
 from app.infra.storage import validate_key
 from app.keys import STORAGE_KEYS, derive_key
 
-# Where image files live; the orphan sweep lists exactly these.
-PREFIXES = ("originals/", "variants/", "previews/")
+# Where image files live; the orphan sweep lists exactly these. drift/: thumbnails of what a
+# platform shows instead of our picture (app/services/sync/drift.py).
+PREFIXES = ("originals/", "variants/", "previews/", "drift/")
 
 
 def owner_key(prefix: str, user_id: int, sha256: str, ext: str) -> str:

@@ -127,6 +127,9 @@ class Platform:
     # Tokens that expire and can be renewed without the person (a refresh token): the periodic
     # refresh job renews them ahead of expiry with `Adapter.refresh`.
     refreshable: ClassVar[bool] = False
+    # Whether we can read back what the account shows now (`Adapter.current_image_url` and the
+    # file behind it): the drift watch only watches platforms that let us.
+    readable: ClassVar[bool] = False
 
     @property
     def is_manual(self) -> bool:
@@ -155,6 +158,7 @@ class Adapter(Platform, ABC):
     # The platform names stored images by their content (Bluesky's blob CIDs): whether a slot
     # holds our bytes can be read off the slot itself (`shows`), with no "before" to compare.
     content_addressed: ClassVar[bool] = False
+    readable: ClassVar[bool] = True
 
     @abstractmethod
     def push(self, account: PlatformAccount, slot: str, data: bytes, mime: str) -> Pushed: ...

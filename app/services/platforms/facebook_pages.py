@@ -122,6 +122,9 @@ class FacebookPages(Adapter):
     capabilities = Capabilities(
         slots={"avatar": "fb_page_picture", "banner": "fb_page_cover"}, connect="oauth"
     )
+    # `current_image_url` names the picture (a CDN path without its signed query, a cover's
+    # photo id) rather than a file we may download, so the drift watch cannot compare it.
+    readable = False
 
     def is_configured(self) -> bool:
         return bool(current_app.config.get("FACEBOOK_PAGES_CLIENT_ID"))

@@ -1,5 +1,6 @@
 """A person's sync preferences: the accounts "sync everywhere" goes to, which slots each account
-takes, and whether making an image current syncs it at once. Never commits."""
+takes, whether making an image current syncs it at once, and how often the drift watch looks at
+the platforms (app/services/sync/drift.py). Never commits."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from app.extensions import db
 from app.models import PlatformAccount, SyncPreferences, User
 from app.services.exceptions import DomainError
 from app.services.platforms import REGISTRY, connections
+
+DRIFT_FREQUENCIES = ("off", "daily", "hourly")
 
 
 class InvalidPreferences(DomainError):
@@ -24,12 +27,16 @@ class Choices:
     # Account id → the slots it should take; accounts left out keep what they had.
     slots_on: dict[int, list[str]]
     auto_sync: bool
+    # off / daily / hourly; None keeps what was saved.
+    drift_watch: str | None = None
 
 
 def of(user: User) -> SyncPreferences:
     """The person's preferences; someone who never saved any gets the defaults (not stored)."""
     found = db.session.get(SyncPreferences, user.id)
-    return found or SyncPreferences(user_id=user.id, default_account_ids=None, auto_sync=False)
+    return found or SyncPreferences(
+        user_id=user.id, default_account_ids=None, auto_sync=False, drift_watch="off"
+    )
 
 
 def slots_of(account: PlatformAccount) -> list[str]:
@@ -64,6 +71,10 @@ def update(user: User, choices: Choices) -> SyncPreferences:
         raise InvalidPreferences(
             'Choose at least one account for "Sync everywhere" to send your pictures to.'
         )
+    if choices.drift_watch is not None and choices.drift_watch not in DRIFT_FREQUENCIES:
+        raise InvalidPreferences(
+            "Choose how often to watch for changed pictures: off, daily or hourly."
+        )
     slots_off: dict[int, list[str]] = {}
     for account_id, wanted in choices.slots_on.items():
         account = accounts[account_id]
@@ -81,6 +92,8 @@ def update(user: User, choices: Choices) -> SyncPreferences:
     # Every account ticked means "everywhere", so accounts connected later join too.
     preferences.default_account_ids = None if set(defaults) == set(accounts) else defaults
     preferences.auto_sync = choices.auto_sync
+    if choices.drift_watch is not None:
+        preferences.drift_watch = choices.drift_watch
     for account_id, off in slots_off.items():
         accounts[account_id].slots_off = off
     db.session.flush()

@@ -33,3 +33,13 @@ document.addEventListener("htmx:sendError", () => {
     }
   });
 })();
+
+// A drift button whose picture moved on meanwhile (409) still swaps in the account's row: the
+// row says what happened and shows the state as it is now.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const source = event.detail.requestConfig?.elt;
+  if (event.detail.xhr.status === 409 && source?.closest("[data-swap-conflict]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
