@@ -3,6 +3,7 @@
 from app.models.analytics import AnalyticsEvent, DailyCount, VisitorSalt
 from app.models.api_token import ApiToken
 from app.models.audit import AuditLog
+from app.models.event import Event
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.oauth import OAuthIdentity
 from app.models.outbox import OutboxMessage, OutboxStatus
@@ -27,6 +28,7 @@ __all__ = [
     "TaskStatus",
     "ApiToken",
     "AuditLog",
+    "Event",
     "Image",
     "ImageKind",
     "ImageStatus",
