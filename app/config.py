@@ -238,6 +238,9 @@ class Config:
     # Keep AHEAD above INTERVAL so every token gets at least one try before it ends.
     TOKEN_REFRESH_INTERVAL = env_int("TOKEN_REFRESH_INTERVAL", 300)
     TOKEN_REFRESH_AHEAD = env_int("TOKEN_REFRESH_AHEAD", 900)
+    # How often scheduled looks that are due are looked for: the catch-up after downtime (or a
+    # lost delayed job), so a schedule runs at most this late once everything is back.
+    SCHEDULE_SWEEP_INTERVAL = env_int("SCHEDULE_SWEEP_INTERVAL", 60)
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # The bearer token Prometheus scrapes GET /metrics with (signed-in admins need none); unset,

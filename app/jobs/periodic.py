@@ -25,6 +25,7 @@ SCHEDULE: dict[str, str] = {
     "sweep_orphaned_files": "SWEEP_INTERVAL",
     "purge_stale_sessions": "SWEEP_INTERVAL",
     "refresh_platform_tokens": "TOKEN_REFRESH_INTERVAL",
+    "run_due_schedules": "SCHEDULE_SWEEP_INTERVAL",
 }
 
 
