@@ -14,6 +14,7 @@ from app.jobs.periodic import SCHEDULE, schedule, trigger
 from app.models import OutboxMessage, OutboxStatus
 from app.tasks.images import sweep_orphaned_files
 from app.tasks.maintenance import purge_stale_sessions, reconcile_lost_work
+from app.tasks.schedules import run_due_schedules
 from app.tasks.sync import refresh_platform_tokens
 from tests.factories import UserFactory
 
@@ -47,11 +48,13 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
     assert SCHEDULE["reconcile_lost_work"] == "RECONCILE_INTERVAL"
     assert SCHEDULE["sweep_orphaned_files"] == "SWEEP_INTERVAL"
     assert SCHEDULE["refresh_platform_tokens"] == "TOKEN_REFRESH_INTERVAL"
+    assert SCHEDULE["run_due_schedules"] == "SCHEDULE_SWEEP_INTERVAL"
     assert schedule(app) == {
         reconcile_lost_work: app.config["RECONCILE_INTERVAL"],
         sweep_orphaned_files: app.config["SWEEP_INTERVAL"],
         purge_stale_sessions: app.config["SWEEP_INTERVAL"],
         refresh_platform_tokens: 300,
+        run_due_schedules: 60,
     }
 
 

@@ -134,6 +134,7 @@ def good_values(
         "name": "checks",  # an admin status-page section
         "user_id": str(sync.get("user_id", 1)),
         "handle": "somebody",  # a public page (/@<handle>): unknown handles are 404
+        "scheduled_release_id": "1",  # unknown: 404
     }
 
 

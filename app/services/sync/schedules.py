@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import and_, or_, select, update
 
 from app.extensions import db
-from app.jobs import enqueue_on_commit
+from app.jobs import enqueue, enqueue_on_commit
 from app.models import Image, ImageKind, ImageStatus, ScheduledRelease, ScheduleStatus, User
 from app.models.schedule import WAITING
 from app.services.exceptions import Conflict, DomainError, NotFound
@@ -220,7 +220,21 @@ def run(schedule_id: int, now: datetime | None = None) -> str | None:
     outcome = _apply(schedule_id, now)
     if outcome in (None, ScheduleStatus.APPLIED):
         outcome = _revert(schedule_id, now) or outcome
+    if outcome is None:
+        _wait_again(schedule_id, now)
     return outcome
+
+
+def _wait_again(schedule_id: int, now: datetime) -> None:
+    # RQ keeps a delayed job's time in whole seconds and may start it up to a second early;
+    # such an early run queues itself again for the rest (plus a second), not for the next sweep.
+    schedule = db.session.get(ScheduledRelease, schedule_id)
+    if schedule is None:
+        return
+    due = {ScheduleStatus.PENDING: schedule.at, ScheduleStatus.APPLIED: schedule.revert_at}
+    moment = due.get(schedule.status)
+    if moment is not None and moment > now:
+        enqueue("run_schedule", schedule_id, delay=moment - now + timedelta(seconds=1))
 
 
 def due_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
