@@ -80,7 +80,7 @@ def create_schedule() -> Any:
             profile=request.form.get("profile") == "on",
             at=request.form.get("at", ""),
             revert_at=request.form.get("revert_at", "").strip() or None,
-            time_zone=request.form.get("time_zone", ""),
+            time_zone=request.form.get("time_zone"),  # absent: keep the saved zone
         )
     except schedules.ScheduleInvalid as invalid:
         db.session.rollback()
