@@ -6,9 +6,8 @@ Create Date: 2026-11-29 22:26:42.128288
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0013_schedules"
