@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -84,12 +85,13 @@ def releases() -> list[SyncRequest]:
     return list(db.session.scalars(select(SyncRequest).order_by(SyncRequest.id)))
 
 
-def current(pat) -> tuple[int, int]:
+def current(user_id: int) -> tuple[int, int]:
+    """The person's current avatar and banner ids."""
     db.session.expire_all()
     ids = {
         image.kind: image.id
         for image in db.session.scalars(
-            select(Image).where(Image.user_id == pat.id, Image.is_current.is_(True))
+            select(Image).where(Image.user_id == user_id, Image.is_current.is_(True))
         )
     }
     return ids[ImageKind.AVATAR], ids[ImageKind.BANNER]
@@ -117,7 +119,7 @@ def test_the_look_goes_out_at_its_time_and_the_earlier_one_comes_back(
     sweep(run_jobs)
     item = status(sid)
     assert item.status is ScheduleStatus.APPLIED
-    assert current(pat) == ids(holiday)
+    assert current(pat.id) == ids(holiday)
     [out] = releases()
     assert (out.avatar_image_id, out.banner_image_id) == ids(holiday)
     assert item.run_release_id == out.id
@@ -131,7 +133,7 @@ def test_the_look_goes_out_at_its_time_and_the_earlier_one_comes_back(
     sweep(run_jobs, rounds=3)
     item = status(sid)
     assert item.status is ScheduleStatus.REVERTED and item.error is None
-    assert current(pat) == ids(everyday)
+    assert current(pat.id) == ids(everyday)
     out, back = releases()
     assert (back.avatar_image_id, back.banner_image_id) == ids(everyday)
     assert item.revert_release_id == back.id
@@ -147,7 +149,7 @@ def test_a_cancelled_schedule_never_runs(app, pat, looks, clock, run_jobs):
     enqueue("run_schedule", sid)
     sweep(run_jobs, rounds=2)
     assert status(sid).status is ScheduleStatus.CANCELLED
-    assert releases() == [] and current(pat) == ids(everyday)
+    assert releases() == [] and current(pat.id) == ids(everyday)
 
 
 def test_a_schedule_missed_while_down_runs_once_when_back(app, pat, looks, clock, run_jobs):
@@ -162,7 +164,36 @@ def test_a_schedule_missed_while_down_runs_once_when_back(app, pat, looks, clock
     assert status(sid).status is ScheduleStatus.DONE
     [out] = releases()
     assert (out.avatar_image_id, out.banner_image_id) == ids(holiday)
-    assert current(pat) == ids(holiday)
+    assert current(pat.id) == ids(holiday)
+
+
+def test_copies_running_at_the_same_moment_run_it_once(app, pat, looks, clock):
+    everyday, holiday = looks
+    sid, pat_id = schedule(pat, holiday, clock.now + timedelta(hours=1)), pat.id
+    holiday_ids = ids(holiday)
+    clock.move(hours=2)
+    db.session.remove()  # the test's own session holds nothing while the copies race
+    start = threading.Barrier(4)
+    outcomes, errors = [], []
+
+    def copy() -> None:  # the delayed job, the sweep, a second worker...: each its own session
+        with app.app_context():
+            try:
+                start.wait(10)
+                outcomes.append(schedules.run(sid, clock.now))
+            except Exception as exc:  # noqa: BLE001  (reported below)
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=copy) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert sorted(map(str, outcomes)) == ["None", "None", "None", "done"]
+    assert len(releases()) == 1 and current(pat_id) == holiday_ids
 
 
 def test_a_look_whose_revert_also_passed_while_down_is_marked_missed(
@@ -175,7 +206,7 @@ def test_a_look_whose_revert_also_passed_while_down_is_marked_missed(
     sweep(run_jobs, rounds=2)
     item = status(sid)
     assert item.status is ScheduleStatus.MISSED and "not running" in item.error
-    assert releases() == [] and current(pat) == ids(everyday)
+    assert releases() == [] and current(pat.id) == ids(everyday)
 
 
 def test_the_revert_leaves_a_look_changed_by_hand(app, pat, looks, clock, run_jobs):
@@ -189,7 +220,7 @@ def test_the_revert_leaves_a_look_changed_by_hand(app, pat, looks, clock, run_jo
     sweep(run_jobs)
     item = status(sid)
     assert item.status is ScheduleStatus.REVERTED
-    assert current(pat) == (everyday[0].id, everyday[1].id)  # the banner came back
+    assert current(pat.id) == (everyday[0].id, everyday[1].id)  # the banner came back
     back = releases()[-1]
     assert (back.avatar_image_id, back.banner_image_id) == (None, everyday[1].id)
 
@@ -207,7 +238,7 @@ def test_the_delayed_job_fires_at_the_time(app, pat, looks, run_jobs):
         return status(sid).status is ScheduleStatus.DONE
 
     assert wait_for(fired, timeout=30)
-    assert current(pat) == ids(holiday) and len(releases()) == 1
+    assert current(pat.id) == ids(holiday) and len(releases()) == 1
 
 
 @pytest.mark.services  # a real `python worker.py` with RQ's scheduler and cron scheduler
@@ -253,7 +284,7 @@ def test_a_real_worker_catches_up_at_start_and_fires_delayed_jobs(
     assert item.reverted_at >= start + timedelta(seconds=5)
     assert item.run_release_id and item.revert_release_id
     assert db.session.scalar(select(func.count(SyncRequest.id))) == 3
-    assert current(pat) == ids(holiday)  # the holiday look, put back after the everyday one
+    assert current(pat.id) == ids(holiday)  # the holiday look, put back after the everyday one
 
 
 def test_the_embedded_worker_thread_catches_up_and_fires_delayed_jobs(
@@ -312,5 +343,5 @@ def test_the_embedded_worker_thread_catches_up_and_fires_delayed_jobs(
         assert item.reverted_at >= start + timedelta(seconds=4)
         # The missed look ran once; the timed one went out and came back: three releases.
         assert db.session.scalar(select(func.count(SyncRequest.id))) == 3
-        assert current(pat) == ids(holiday)
+        assert current(pat.id) == ids(holiday)
         db.session.remove()
