@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.jobs import enqueue, enqueue_on_commit
@@ -181,16 +182,23 @@ def _image(
 
 
 def listing(user: User, past: int = 50) -> list[ScheduledRelease]:
-    """What waits (soonest first), then what ran or was cancelled (newest first)."""
+    """What waits (soonest first), then what ran or was cancelled (newest first), with the
+    images the page shows loaded in a few queries."""
+    thumbs = (
+        selectinload(ScheduledRelease.avatar_image).selectinload(Image.variants),
+        selectinload(ScheduledRelease.banner_image).selectinload(Image.variants),
+    )
     waiting = db.session.scalars(
         select(ScheduledRelease)
         .where(ScheduledRelease.user_id == user.id, ScheduledRelease.status.in_(WAITING))
         .order_by(ScheduledRelease.at, ScheduledRelease.id)
+        .options(*thumbs)
     )
     done = db.session.scalars(
         ScheduledRelease.owned_by(user.id)
         .where(ScheduledRelease.status.not_in(WAITING))
         .limit(past)
+        .options(*thumbs)
     )
     return [*waiting, *done]
 
