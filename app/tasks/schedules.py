@@ -2,15 +2,15 @@
 (app/jobs/periodic.py SCHEDULE) that runs whatever is due after downtime or a lost job."""
 
 from app.jobs import DEFAULT, job
-from app.services.sync import schedules
+from app.services.sync import schedule_runs, schedules
 
 
 @job(DEFAULT)
 def run_schedule(schedule_id: int) -> str | None:
-    outcome = schedules.run(schedule_id, schedules.utcnow())
+    outcome = schedule_runs.run(schedule_id, schedules.utcnow())
     return str(outcome) if outcome else None
 
 
 @job(DEFAULT)
 def run_due_schedules() -> dict[str, int]:
-    return schedules.run_due(schedules.utcnow())
+    return schedule_runs.run_due(schedules.utcnow())

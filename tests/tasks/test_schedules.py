@@ -23,7 +23,7 @@ from app.extensions import db
 from app.jobs import enqueue
 from app.models import Image, ImageKind, ScheduledRelease, ScheduleStatus, SyncRequest
 from app.services.images import library
-from app.services.sync import schedules
+from app.services.sync import schedule_runs, schedules
 from tests.conftest import empty_queues, scheduled_jobs
 from tests.sync_support import connect_mastodon, ready_images, settle, wait_for
 
@@ -180,7 +180,7 @@ def test_copies_running_at_the_same_moment_run_it_once(app, pat, looks, clock):
         with app.app_context():
             try:
                 start.wait(10)
-                outcomes.append(schedules.run(sid, clock.now))
+                outcomes.append(schedule_runs.run(sid, clock.now))
             except Exception as exc:  # noqa: BLE001  (reported below)
                 errors.append(repr(exc))
             finally:
