@@ -152,6 +152,21 @@ def test_a_cancelled_schedule_never_runs(app, pat, looks, clock, run_jobs):
     assert releases() == [] and current(pat.id) == ids(everyday)
 
 
+def test_cancelling_an_applied_schedule_keeps_the_look(app, pat, looks, clock, run_jobs):
+    everyday, holiday = looks
+    sid = schedule(pat, holiday, clock.now + timedelta(hours=1), clock.now + timedelta(days=1))
+    clock.move(hours=2)
+    sweep(run_jobs)
+    assert status(sid).status is ScheduleStatus.APPLIED
+    schedules.cancel(status(sid))
+    db.session.commit()
+    clock.move(days=2)
+    enqueue("run_schedule", sid)
+    sweep(run_jobs)
+    assert status(sid).status is ScheduleStatus.CANCELLED
+    assert len(releases()) == 1 and current(pat.id) == ids(holiday)
+
+
 def test_a_schedule_missed_while_down_runs_once_when_back(app, pat, looks, clock, run_jobs):
     everyday, holiday = looks
     sid = schedule(pat, holiday, clock.now + timedelta(hours=1))
