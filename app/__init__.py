@@ -219,6 +219,7 @@ SIGNED_IN_LINKS = (
     ("connections.index", "Connections"),
     ("sync.index", "Sync"),
     ("sync.history", "History"),
+    ("sync.schedules_page", "Scheduled"),
     ("profile.index", "Profile"),
     ("auth.settings", "Settings"),
 )

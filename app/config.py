@@ -246,6 +246,9 @@ class Config:
     # Every DRIFT_WATCH_INTERVAL seconds, the drift watch reads back the pictures of the accounts
     # whose owner's frequency (off / daily / hourly, in sync preferences) makes them due.
     DRIFT_WATCH_INTERVAL = env_int("DRIFT_WATCH_INTERVAL", 300)
+    # How often scheduled looks that are due are looked for: the catch-up after downtime (or a
+    # lost delayed job), so a schedule runs at most this late once everything is back.
+    SCHEDULE_SWEEP_INTERVAL = env_int("SCHEDULE_SWEEP_INTERVAL", 60)
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # The bearer token Prometheus scrapes GET /metrics with (signed-in admins need none); unset,

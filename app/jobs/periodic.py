@@ -28,6 +28,7 @@ SCHEDULE: dict[str, str] = {
     "flush_analytics": "ANALYTICS_FLUSH_INTERVAL",
     "rollup_analytics": "ANALYTICS_ROLLUP_INTERVAL",
     "watch_drift": "DRIFT_WATCH_INTERVAL",
+    "run_due_schedules": "SCHEDULE_SWEEP_INTERVAL",
 }
 
 

@@ -9,6 +9,7 @@ from app.models.oauth import OAuthIdentity
 from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.platform import AccountSlot, AccountStatus, PlatformAccount, PlatformApp
 from app.models.profile import HandleRedirect, Profile
+from app.models.schedule import ScheduledRelease, ScheduleStatus
 from app.models.session import UserSession
 from app.models.sync import SyncRequest, SyncTask, TaskStatus
 from app.models.sync_preferences import SyncPreferences
@@ -22,6 +23,8 @@ __all__ = [
     "AccountStatus",
     "PlatformAccount",
     "PlatformApp",
+    "ScheduledRelease",
+    "ScheduleStatus",
     "SyncPreferences",
     "SyncRequest",
     "SyncTask",

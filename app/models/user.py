@@ -42,6 +42,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     # reset or change) signs the user out everywhere, because old cookies no longer match. API
     # tokens carry the version they were made under and stop working when it moves on.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # IANA zone name the person sees and enters scheduled times in; None: not chosen yet (UTC).
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     # The server-side session (UserSession.key) this request was loaded with, if any; not a column.
     session_key = None  # str | None; not mapped: set per request by security.load_user
 

@@ -1,7 +1,7 @@
 """drift watch: what each slot shows on the platform, and how often to look
 
 Revision ID: 0014_drift_watch
-Revises: 0011_sync_preferences
+Revises: 0013_schedules
 Create Date: 2026-11-29 22:26:40.767885
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0014_drift_watch"
-down_revision = "0011_sync_preferences"
+down_revision = "0013_schedules"
 branch_labels = None
 depends_on = None
 

@@ -15,6 +15,7 @@ from app.models import OutboxMessage, OutboxStatus
 from app.tasks.analytics import flush_analytics, rollup_analytics
 from app.tasks.images import sweep_orphaned_files
 from app.tasks.maintenance import purge_stale_sessions, reconcile_lost_work
+from app.tasks.schedules import run_due_schedules
 from app.tasks.sync import refresh_platform_tokens, watch_drift
 from tests.factories import UserFactory
 
@@ -49,6 +50,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
     assert SCHEDULE["sweep_orphaned_files"] == "SWEEP_INTERVAL"
     assert SCHEDULE["refresh_platform_tokens"] == "TOKEN_REFRESH_INTERVAL"
     assert SCHEDULE["watch_drift"] == "DRIFT_WATCH_INTERVAL"
+    assert SCHEDULE["run_due_schedules"] == "SCHEDULE_SWEEP_INTERVAL"
     assert schedule(app) == {
         reconcile_lost_work: app.config["RECONCILE_INTERVAL"],
         sweep_orphaned_files: app.config["SWEEP_INTERVAL"],
@@ -57,6 +59,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
         flush_analytics: 10,
         rollup_analytics: 3600,
         watch_drift: 300,
+        run_due_schedules: 60,
     }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Enum, Integer, String, Text
+from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import Rule
 
 from app.extensions import db
@@ -82,6 +83,8 @@ def _model_for(arg: str) -> type:
 
 def _placeholder(column) -> Any:
     kind = column.type
+    if isinstance(kind, TypeDecorator):  # UTCDateTime, EncryptedText: by what they store
+        kind = kind.impl
     if isinstance(kind, Enum):
         members = list(kind.enum_class) if kind.enum_class else kind.enums
         return members[0]

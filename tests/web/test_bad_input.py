@@ -136,6 +136,7 @@ def good_values(
         "handle": "somebody",  # a public page (/@<handle>): unknown handles are 404
         "link_id": "1.0123456789ab",  # a public page's link (/l/<id>): unknown ids are 404
         "slot": "avatar",  # a connected account's drift actions
+        "scheduled_release_id": "1",  # unknown: 404
     }
 
 

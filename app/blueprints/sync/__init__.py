@@ -1,8 +1,8 @@
 """Sync: choose images and accounts, watch a release go out live, retry, history and restore,
-and the sync preferences page."""
+the sync preferences page and scheduled looks."""
 
 from flask import Blueprint
 
 bp = Blueprint("sync", __name__)
 
-from app.blueprints.sync import preferences, routes  # noqa: E402,F401  (routes register on bp)
+from app.blueprints.sync import preferences, routes, schedules  # noqa: E402,F401  (routes register on bp)
