@@ -3,6 +3,7 @@ task per (account, slot), each its own job; restoring an earlier release; readin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from app.models import (
     User,
 )
 from app.services.exceptions import Conflict, DomainError, NotFound
-from app.services.platforms import REGISTRY, get
+from app.services.platforms import REGISTRY, connections, get
 from app.services.platforms.base import PROFILE_SLOT
 from app.services.profiles import fitting
 from app.services.sync import manual, preferences, progress
@@ -149,6 +150,47 @@ def takes_text(account: PlatformAccount) -> bool:
         and platform.capabilities.pushes_text
         and PROFILE_SLOT not in account.slots_off
     )
+
+
+@dataclass(frozen=True)
+class TextPreview:
+    """What one account would get from a release carrying the person's profile text now."""
+
+    account: PlatformAccount
+    fitted: fitting.Fitted
+    # For each field that had to be cut: the platform's limit, in words ("30 characters")
+    limits: dict[str, str]
+
+
+def text_preview(
+    user: User, account_ids: list[int] | None
+) -> tuple[list[TextPreview], list[PlatformAccount]]:
+    """For the chosen accounts (None: the default targets): what each one that takes text
+    would get, exactly as the engine would push it, and the accounts that take none."""
+    text = fitting.snapshot(db.session.get(Profile, user.id))
+    usable = connections.connected_accounts(user)
+    if account_ids is None:
+        chosen = preferences.targets(user)
+    else:
+        wanted = set(account_ids)
+        chosen = [account for account in usable if account.id in wanted]
+    previews, without = [], []
+    for account in chosen:
+        fitted = fitting.fit(text, get(account.platform).capabilities)
+        if takes_text(account) and fitted.values:
+            previews.append(TextPreview(account, fitted, _limits(account)))
+        else:
+            without.append(account)
+    return previews, without
+
+
+def _limits(account: PlatformAccount) -> dict[str, str]:
+    capabilities = get(account.platform).capabilities
+    limits = {name: f"{rule.limit} {rule.unit}" for name, rule in capabilities.text.items()}
+    if capabilities.link_fields:
+        rule = capabilities.link_fields
+        limits["fields"] = f"{rule.pairs} fields of up to {rule.value_limit} characters"
+    return limits
 
 
 def _text(user: User, profile: bool, given: dict[str, Any] | None) -> dict[str, Any] | None:
