@@ -12,6 +12,7 @@ from app.services import profiles
 from app.services.platforms import connections, get
 from app.services.sync import releases
 from tests.images import add_user
+from tests.services.test_x_adapter import connect_x, x_app  # noqa: F401 (a fixture)
 from tests.sync_support import connect_mastodon, ready_images, settle
 
 FIRST = {
@@ -162,3 +163,24 @@ def test_a_long_bio_reaches_bluesky_cut_to_256_graphemes(app, pat, pds, bob, run
     description = pds.profile(bob)["description"]
     assert description.endswith("…") and description.startswith("🦉 hoot 🦉")
     assert profiles.count(description, "graphemes") <= 256
+
+
+# X, against the loopback X that checks every OAuth 1.0a signature
+
+
+@pytest.mark.usefixtures("x_app")
+def test_x_gets_name_description_url_and_location_signed(app, pat, fake_x, run_jobs):
+    connect_x(pat, fake_x)
+    write_profile(pat, **FIRST, location="Somewhere with many owls, far north")
+    release = sync_text(pat, run_jobs)
+
+    assert release.status == "succeeded", [t.error for t in release.tasks]
+    alice = fake_x.users["alice"]
+    assert (alice.name, alice.description) == ("Pat Example", "Owl spotter & photographer.")
+    assert alice.url == "https://pat.example"
+    assert len(alice.location) <= 30 and alice.location.endswith("…")
+    assert fake_x.current("alice") == {"avatar": None, "banner": None}  # pictures untouched
+    assert fake_x.refused == []
+
+    again = sync_text(pat, run_jobs)
+    assert [t.status for t in again.tasks] == [TaskStatus.SKIPPED]

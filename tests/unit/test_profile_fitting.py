@@ -24,6 +24,15 @@ def test_x_s_160_is_cut_at_a_word_boundary():
     bio = "word " * 50
     cut, was_cut = cut_to(bio, TextLimit(160))
     assert was_cut and len(cut) <= 160 and cut.endswith("word…")
+    fitted = fit({**TEXT, "bio": bio.strip()}, get("x").capabilities)
+    assert fitted.values["bio"] == cut and fitted.cut == {"bio"}
+    assert fitted.values["website"] == "https://pat.example"
+
+
+def test_an_address_too_long_to_keep_is_left_out_not_cut():
+    long_url = "https://pat.example/" + "a" * 100
+    fitted = fit({**TEXT, "website": long_url}, get("x").capabilities)
+    assert "website" not in fitted.values and "website" in fitted.cut
 
 
 def test_text_that_fits_is_left_exactly_as_written():

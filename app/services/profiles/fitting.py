@@ -17,7 +17,7 @@ from app.models import Profile
 from app.services.platforms.base import Capabilities, TextLimit
 from app.services.profiles.limits import graphemes, split_graphemes
 
-SNAPSHOT_FIELDS = ("display_name", "bio", "website", "links")
+SNAPSHOT_FIELDS = ("display_name", "bio", "website", "location", "links")
 ELLIPSIS = "…"
 WEBSITE_LABEL = "Website"
 
@@ -25,11 +25,12 @@ WEBSITE_LABEL = "Website"
 def snapshot(profile: Profile | None) -> dict[str, Any]:
     """The text a release carries, as it stands now."""
     if profile is None:
-        return {"display_name": "", "bio": "", "website": "", "links": []}
+        return {"display_name": "", "bio": "", "website": "", "location": "", "links": []}
     return {
         "display_name": profile.display_name or "",
         "bio": profile.bio or "",
         "website": profile.website or "",
+        "location": profile.location or "",
         "links": [
             {"label": str(link.get("label") or ""), "url": str(link.get("url") or "")}
             for link in profile.links or []
@@ -66,6 +67,9 @@ def fit(text: dict[str, Any] | None, capabilities: Capabilities) -> Fitted:
     for name, limit in capabilities.text.items():
         value = str(text.get(name) or "").strip()
         if not value:
+            continue
+        if name == "website" and _length(value, limit.unit) > limit.limit:
+            cut.add(name)  # a shortened address leads nowhere: better none at all
             continue
         values[name], was_cut = cut_to(value, limit)
         if was_cut:

@@ -114,7 +114,7 @@ def start(
         if avatar is None and banner is None:
             raise NothingToSync(
                 "None of the chosen accounts takes profile text"
-                " (Mastodon and Bluesky do; Sync settings say what each account takes)."
+                " (Mastodon, Bluesky and X do; Sync settings say what each account takes)."
             )
         raise NothingToSync(
             "None of the chosen accounts takes the chosen images"
