@@ -95,6 +95,27 @@ def test_a_bio_too_long_for_mastodon_is_cut_as_the_preview_said(app, pat, fake_m
     assert len(name) <= 30 and name.endswith("…") and name.startswith("A name far longer")
 
 
+def test_a_text_push_the_instance_fails_is_retried_then_lands(app, pat, fake_mastodon, run_jobs):
+    app.config.update(SYNC_RETRY_BASE=0.05, SYNC_RETRY_MAX=0.1)
+    connect_mastodon(pat, fake_mastodon)
+    write_profile(pat, **FIRST)
+    fake_mastodon.fail_next(503, path="update_credentials")
+    release = sync_text(pat, run_jobs)
+    task = release.tasks[0]
+    assert (task.status, task.attempts) == (TaskStatus.SUCCEEDED, 2)
+    assert fake_mastodon.accounts["alice"].note == "Owl spotter & photographer."
+
+
+def test_a_text_the_instance_refuses_fails_with_its_reason(app, pat, fake_mastodon, run_jobs):
+    connect_mastodon(pat, fake_mastodon)
+    write_profile(pat, **FIRST)
+    fake_mastodon.fail_next(422, error="Validation failed: Note is spam", path="update_cred")
+    release = sync_text(pat, run_jobs)
+    task = release.tasks[0]
+    assert task.status is TaskStatus.FAILED
+    assert task.error == "Mastodon refused the text: Validation failed: Note is spam"
+
+
 # Bluesky, against the real PDS
 
 

@@ -141,3 +141,15 @@ def test_bad_profile_values_are_a_422_naming_the_field(client, written, masto, b
     assert answer.status_code == 422
     assert field in answer.json["fields"] and answer.json["error"]
     assert db.session.scalar(select(SyncRequest)) is None
+
+
+def test_the_api_preview_shows_what_each_account_would_get(client, written, masto, sky):
+    auth = bearer(written)
+    answer = client.get(f"/api/v1/sync/preview?accounts={sky.id},{masto.id}", headers=auth)
+    assert answer.status_code == 200
+    by_account = {row["account_id"]: row for row in answer.json["accounts"]}
+    assert by_account[sky.id]["cut"] == ["bio"]
+    assert by_account[sky.id]["text"]["bio"].endswith("…")
+    assert by_account[masto.id]["text"]["bio"] == LONG_BIO and by_account[masto.id]["cut"] == []
+    bad = client.get("/api/v1/sync/preview?accounts=one", headers=auth)
+    assert bad.status_code == 422 and "accounts" in bad.json["fields"]

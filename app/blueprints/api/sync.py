@@ -4,7 +4,7 @@ POST /api/v1/sync {"avatar_id": int|null, "banner_id": int|null, "accounts": [id
 "profile": bool, "profile_accounts": [ids]|null}: null image ids mean the current avatar/banner,
 null accounts the person's default accounts (sync preferences); "profile": true carries the
 profile text too, to those of the accounts whose platform sets text (only "profile_accounts" of
-them when given); 202 {"id"}.
+them when given); 202 {"id"}. GET /api/v1/sync/preview?accounts=1,2 shows what each would get.
 A manual platform's task carries "files", "zip_url" and "settings_url" and stays "manual" until
 POST /api/v1/sync/<id>/tasks/<task_id>/done (or /dismiss).
 """
@@ -83,6 +83,31 @@ def start_sync() -> tuple[Response, int]:
     response = jsonify(id=release.id)
     response.headers["Location"] = f"/api/v1/sync/{release.id}"
     return response, 202
+
+
+@bp.get("/sync/preview")
+def preview_text() -> Response | tuple[Response, int]:
+    """What each account would get from {"profile": true} now: ?accounts=1,2 (default: the
+    default accounts), exactly as the sync would push it."""
+    raw = request.args.get("accounts", "").strip()
+    ids = [part.strip() for part in raw.split(",")] if raw else []
+    if not all(part.isdigit() and _is_id(int(part)) for part in ids):
+        message = "accounts must be account ids separated by commas."
+        return jsonify(error=message, code="invalid_request", fields={"accounts": message}), 422
+    previews, without = releases.text_preview(api_user(), [int(i) for i in ids] if ids else None)
+    return jsonify(
+        accounts=[
+            {
+                "account_id": row.account.id,
+                "platform": row.account.platform,
+                "handle": row.account.handle,
+                "text": row.fitted.values,
+                "cut": sorted(row.fitted.cut),
+            }
+            for row in previews
+        ],
+        without_text=[account.id for account in without],
+    )
 
 
 @bp.get("/sync")

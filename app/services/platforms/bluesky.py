@@ -348,7 +348,7 @@ def _failure(response: requests.Response, name: str) -> Exception:
         )
     if status == 401 or name in AUTH_ERRORS:
         return ReconnectNeeded(f"Bluesky refused our session: {message}")
-    return Permanent(f"Bluesky refused the image: {message}")
+    return Permanent(f"Bluesky refused the update: {message}")
 
 
 def blob_cid(data: bytes) -> str:
