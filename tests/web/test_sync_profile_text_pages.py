@@ -153,3 +153,21 @@ def test_the_api_preview_shows_what_each_account_would_get(client, written, mast
     assert by_account[masto.id]["text"]["bio"] == LONG_BIO and by_account[masto.id]["cut"] == []
     bad = client.get("/api/v1/sync/preview?accounts=one", headers=auth)
     assert bad.status_code == 422 and "accounts" in bad.json["fields"]
+
+
+def test_sync_settings_offer_the_profile_text_and_honour_turning_it_off(client, written, masto):
+    page = text_of(client.get("/settings/sync"))
+    tag = re.search(rf'<input[^>]*name="slots-{masto.id}" value="profile"[^>]*>', page)
+    assert tag and " checked" in tag.group(0) and "Profile text" in page
+
+    saved = client.post(
+        "/settings/sync",
+        data={"default_account_ids": [str(masto.id)], "accounts": [str(masto.id)],
+              f"slots-{masto.id}": ["avatar", "banner"]},
+    )  # fmt: skip
+    assert saved.status_code in (200, 303)
+    db.session.expire_all()
+    assert "profile" in masto.slots_off
+    with pytest.raises(releases.NothingToSync, match="takes profile text"):
+        releases.start(written, profile=True, use_current=False)
+    assert f'id="text-preview-{masto.id}"' not in text_of(client.get("/sync"))

@@ -8,6 +8,8 @@ Two rules keep pushes exactly-once as far as the platform can see:
 - before uploading, the task records what the slot showed; if a worker dies mid-push, the next
   run compares the slot with that record, and a changed slot means the upload landed.
 Pushes to one account take turns (PlatformAccount.busy_until), so a token refresh never races.
+The profile slot carries text instead of a file (its digest is that of the fitted text); setting
+the same text twice changes nothing, so it needs no crash record.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Starting a sync: a release (which avatar and banner, to which accounts) fanned out into one
-task per (account, slot), each its own job; restoring an earlier release; reading them back."""
+"""Starting a sync: a release (which avatar and banner, and optionally the profile text, to which
+accounts) fanned out into one task per (account, slot), each its own job; restoring an earlier
+release; reading them back."""
 
 from __future__ import annotations
 
