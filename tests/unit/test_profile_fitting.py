@@ -20,6 +20,14 @@ def test_a_long_bio_is_cut_to_blueskys_256_graphemes_counting_an_emoji_as_one():
     assert "fields" not in fitted.values  # Bluesky's record has no place for links
 
 
+def test_heavy_emoji_are_cut_to_blueskys_byte_cap_too():
+    family = "👨‍👩‍👧‍👦"  # one grapheme, 25 bytes: 200 of them are 5000 bytes
+    fitted = fit({**TEXT, "bio": family * 200}, get("bluesky").capabilities)
+    bio = fitted.values["bio"]
+    assert len(bio.encode()) <= 2560 and bio.endswith("…")
+    assert bio[:-1] == family * ((2560 - 3) // 25)  # whole families only
+
+
 def test_x_s_160_is_cut_at_a_word_boundary():
     bio = "word " * 50
     cut, was_cut = cut_to(bio, TextLimit(160))

@@ -151,6 +151,10 @@ def test_the_api_preview_shows_what_each_account_would_get(client, written, mast
     assert by_account[sky.id]["cut"] == ["bio"]
     assert by_account[sky.id]["text"]["bio"].endswith("…")
     assert by_account[masto.id]["text"]["bio"] == LONG_BIO and by_account[masto.id]["cut"] == []
+    stray = client.post(
+        "/api/v1/sync", json={"profile": True, "profile_accounts": [masto.id + 1000]}, headers=auth
+    )
+    assert stray.status_code == 404 and "no connected account" in stray.json["error"]
     bad = client.get("/api/v1/sync/preview?accounts=one", headers=auth)
     assert bad.status_code == 422 and "accounts" in bad.json["fields"]
 

@@ -29,6 +29,8 @@ class TextLimit:
 
     limit: int
     unit: Literal["characters", "graphemes"] = "characters"
+    # A second cap in UTF-8 bytes where the platform has one (AT Protocol's maxLength)
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True)

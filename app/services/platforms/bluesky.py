@@ -62,10 +62,11 @@ class Bluesky(Adapter):
         connect="app_password",
         federated=True,
         revocable=True,
-        # The profile lexicon counts graphemes (displayName 64, description 256)
+        # The profile lexicon counts graphemes (displayName 64, description 256), and caps the
+        # UTF-8 bytes too (640 and 2560)
         text={
-            "display_name": TextLimit(64, "graphemes"),
-            "bio": TextLimit(256, "graphemes"),
+            "display_name": TextLimit(64, "graphemes", max_bytes=640),
+            "bio": TextLimit(256, "graphemes", max_bytes=2560),
         },
         pushes_text=True,
     )

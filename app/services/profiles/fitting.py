@@ -68,7 +68,7 @@ def fit(text: dict[str, Any] | None, capabilities: Capabilities) -> Fitted:
         value = str(text.get(name) or "").strip()
         if not value:
             continue
-        if name == "website" and _length(value, limit.unit) > limit.limit:
+        if name == "website" and not _fits(value, limit):
             cut.add(name)  # a shortened address leads nowhere: better none at all
             continue
         values[name], was_cut = cut_to(value, limit)
@@ -98,18 +98,26 @@ def fit(text: dict[str, Any] | None, capabilities: Capabilities) -> Fitted:
 def cut_to(value: str, limit: TextLimit) -> tuple[str, bool]:
     """`value` within `limit` (in its unit): unchanged when it fits, else cut at a grapheme
     boundary, at a word boundary where one is near, with "…" at the end."""
-    if _length(value, limit.unit) <= limit.limit:
+    if _fits(value, limit):
         return value, False
     clusters = split_graphemes(value) if limit.unit == "graphemes" else list(value)
     room = limit.limit - 1  # the ellipsis is one character and one grapheme
     if room <= 0:
         return "".join(clusters[: limit.limit]), True
     kept = clusters[:room]
+    while kept and not _fits("".join(kept) + ELLIPSIS, limit):
+        kept.pop()  # heavy graphemes (emoji sequences) over the byte cap
     joined = "".join(kept)
     space = max(joined.rfind(" "), joined.rfind("\n"))
     if space >= len(joined) * 2 // 3:  # a word boundary not too far back
         joined = joined[:space]
     return joined.rstrip() + ELLIPSIS, True
+
+
+def _fits(value: str, limit: TextLimit) -> bool:
+    if _length(value, limit.unit) > limit.limit:
+        return False
+    return limit.max_bytes is None or len(value.encode()) <= limit.max_bytes
 
 
 def _length(value: str, unit: str) -> int:

@@ -81,6 +81,8 @@ def start(
     db.session.add(release)
     images = {"avatar": avatar, "banner": banner}
     text_to = None if profile_account_ids is None else set(profile_account_ids)
+    if text_to and (stray := text_to - {a.id for a in connections.accounts_of(user)}):
+        raise NotFound(f"There is no connected account {min(stray)}.")
     for account in accounts:
         platform = get(account.platform)
         for slot, preset_key in platform.capabilities.slots.items():
