@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -53,6 +54,9 @@ class SyncRequest(TimestampMixin, db.Model):
         ForeignKey("sync_requests.id", ondelete="SET NULL")
     )
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The profile text the release carries ({display_name, bio, website, links}, as it was when
+    # the release began, so a restore brings it back); None: the release carries no text.
+    profile_text: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     avatar_image: Mapped[Image | None] = relationship(foreign_keys=[avatar_image_id])
     banner_image: Mapped[Image | None] = relationship(foreign_keys=[banner_image_id])

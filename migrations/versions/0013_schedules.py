@@ -1,7 +1,7 @@
 """scheduled releases and users.time_zone
 
 Revision ID: 0013_schedules
-Revises: 0011_sync_preferences
+Revises: 0012_profile_slot
 Create Date: 2026-11-29 22:26:42.128288
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0013_schedules"
-down_revision = "0011_sync_preferences"
+down_revision = "0012_profile_slot"
 branch_labels = None
 depends_on = None
 

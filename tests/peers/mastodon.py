@@ -8,7 +8,8 @@ Mastodon 4.3 answers (Doorkeeper errors, rack-attack headers, Paperclip validati
   POST  /oauth/token                          authorization_code (+PKCE S256) | client_credentials
   POST  /oauth/revoke                         the token stops working
   GET   /api/v1/accounts/verify_credentials   CredentialAccount (read:accounts)
-  PATCH /api/v1/accounts/update_credentials   multipart avatar/header (write:accounts)
+  PATCH /api/v1/accounts/update_credentials   multipart avatar/header, display_name, note,
+                                              fields_attributes[i][name|value] (write:accounts)
   GET   /api/v1/instance, /api/v2/instance
   GET   /system/accounts/{avatars,headers}/…  the stored bytes (real Mastodon re-encodes them)
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import re
 import secrets
 import threading
 import time
@@ -52,6 +54,8 @@ from tests.peers.platform_faults import (
 )
 
 MIB = 1024 * 1024
+MAX_FIELDS = 4  # Mastodon's Account::DEFAULT_FIELDS_SIZE
+FIELD_KEY = re.compile(r"fields_attributes\[(\d+)\]\[(name|value)\]")
 SLOTS = ("avatar", "header")
 ONE_PIXEL_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -69,6 +73,7 @@ class Account:
     username: str
     display_name: str
     note: str = ""
+    fields: list[tuple[str, str]] = field(default_factory=list)  # profile metadata, in order
     created_at: str = field(
         default_factory=lambda: time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime())
     )
@@ -242,6 +247,7 @@ class FakeMastodon(FaultControls, LoopbackServer):
                 if slot in SLOTS
             }
             display_name = request.form.get("display_name")
+            pairs = _fields_attributes(request.form)
             limits = {"avatar": self.avatar_limit, "header": self.header_limit}
             fault = self._push_fault(account, push=bool(uploads))
             status, response = 200, None
@@ -252,6 +258,12 @@ class FakeMastodon(FaultControls, LoopbackServer):
                 messages = validation_messages(uploads, limits)
                 if display_name is not None and len(display_name) > 30:
                     messages.append("Display name is too long (maximum is 30 characters)")
+                if len(request.form.get("note", "")) > 500:
+                    messages.append("Note is too long (maximum is 500 characters)")
+                if pairs is not None and len(pairs) > MAX_FIELDS:
+                    messages.append(f"Fields is too long (maximum is {MAX_FIELDS} fields)")
+                if pairs and any(len(n) > 255 or len(v) > 255 for n, v in pairs):
+                    messages.append("Fields name or value is too long (maximum is 255 characters)")
                 if messages:
                     status = 422
                     response = json_error(422, "Validation failed: " + ", ".join(messages))
@@ -265,6 +277,8 @@ class FakeMastodon(FaultControls, LoopbackServer):
                 account.display_name = display_name
             if "note" in request.form:
                 account.note = request.form["note"]
+            if pairs is not None:
+                account.fields = pairs
             return jsonify(account_json(self, account))
 
         @app.get("/system/accounts/<kind>/<path:rest>")
@@ -286,6 +300,20 @@ class FakeMastodon(FaultControls, LoopbackServer):
         @app.get("/api/v2/instance")
         def instance2():
             return jsonify(instance_v2(self))
+
+
+def _fields_attributes(form) -> list[tuple[str, str]] | None:
+    """fields_attributes[i][name|value] as Rails parses it: the whole new list (pairs with both
+    parts blank dropped), or None when the request does not touch the fields."""
+    found: dict[int, dict[str, str]] = {}
+    for key, value in form.items():
+        match = FIELD_KEY.fullmatch(key)
+        if match:
+            found.setdefault(int(match[1]), {})[match[2]] = value.strip()
+    if not found:
+        return None
+    pairs = [(found[i].get("name", ""), found[i].get("value", "")) for i in sorted(found)]
+    return [(name, value) for name, value in pairs if name or value]
 
 
 def main() -> None:

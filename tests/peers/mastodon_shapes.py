@@ -118,6 +118,14 @@ def instance_v1(fake: Any) -> dict[str, Any]:
     }
 
 
+def _linked(value: str) -> str:
+    """A field value as Mastodon renders it: URLs become links, the rest is escaped text."""
+    if value.startswith(("http://", "https://")) and " " not in value:
+        shown = escape(value.split("://", 1)[1])
+        return f'<a href="{escape(value)}" target="_blank" rel="nofollow noopener me">{shown}</a>'
+    return escape(value)
+
+
 def account_json(fake: Any, account: Any) -> dict[str, Any]:
     """A CredentialAccount (methods/accounts.md, entities/Account.md)."""
     urls = {}
@@ -148,13 +156,19 @@ def account_json(fake: Any, account: Any) -> dict[str, Any]:
         "noindex": False,
         "emojis": [],
         "roles": [],
-        "fields": [],
+        "fields": [
+            {"name": escape(name), "value": _linked(value), "verified_at": None}
+            for name, value in account.fields
+        ],
         "source": {
             "privacy": "public",
             "sensitive": False,
             "language": None,
             "note": account.note,
-            "fields": [],
+            "fields": [
+                {"name": name, "value": value, "verified_at": None}
+                for name, value in account.fields
+            ],
             "follow_requests_count": 0,
             "hide_collections": False,
             "discoverable": True,

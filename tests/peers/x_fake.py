@@ -8,6 +8,8 @@ tests/peers/platforms.py), following X's v1.1 and OAuth 1.0a references (platfor
   GET  /1.1/account/verify_credentials.json    the user object
   POST /1.1/account/update_profile_image.json  multipart `image`, at most 700 KB
   POST /1.1/account/update_profile_banner.json multipart `banner`
+  POST /1.1/account/update_profile.json        form `name` (50), `description` (160), `url`
+                                               (100), `location` (30); only those sent change
   POST /1.1/oauth/invalidate_token             the access token stops working
   GET  /media/<name>                           the stored bytes
 
@@ -44,6 +46,13 @@ from tests.peers.platform_faults import (
 )
 
 AVATAR_LIMIT = 700 * 1024
+# update_profile's fields (form name -> (User attribute, X's limit in characters))
+PROFILE_FIELDS = {
+    "name": ("name", 50),
+    "description": ("description", 160),
+    "url": ("url", 100),
+    "location": ("location", 30),
+}
 CLOCK_SKEW = 300  # seconds an oauth_timestamp may differ from our clock
 MESSAGES = {
     32: "Could not authenticate you.",
@@ -71,6 +80,11 @@ class User:
     id_str: str
     screen_name: str
     files: dict[str, str] = field(default_factory=dict)  # slot -> media name
+    # Profile text as update_profile leaves it; `name` None: still the default (screen name)
+    name: str | None = None
+    description: str = ""
+    url: str = ""
+    location: str = ""
 
 
 @dataclass
@@ -210,7 +224,10 @@ class FakeX(FaultControls, LoopbackServer):
             "id": int(user.id_str),
             "id_str": user.id_str,
             "screen_name": user.screen_name,
-            "name": user.screen_name.title(),
+            "name": user.name if user.name is not None else user.screen_name.title(),
+            "description": user.description,
+            "url": user.url or None,
+            "location": user.location,
             "profile_image_url_https": (
                 f"{self.url}/media/{avatar}"
                 if avatar
@@ -329,6 +346,28 @@ class FakeX(FaultControls, LoopbackServer):
             if slot == "avatar":
                 return jsonify(self.user_json(user))
             return Response("", 201)
+
+        @app.post("/1.1/account/update_profile.json")
+        def update_profile_text():
+            user, error = self._user_call()
+            if error:
+                return error
+            sent = {k: request.form[k] for k in PROFILE_FIELDS if k in request.form}
+            response = self._push_fault(user)
+            for key, value in sent.items():
+                limit = PROFILE_FIELDS[key][1]
+                if response is None and len(value) > limit:
+                    response = x_error(
+                        403,
+                        120,
+                        f"Account update failed: {key.title()} is too long "
+                        f"(maximum is {limit} characters).",
+                    )
+            if response is not None:
+                return response
+            for key, value in sent.items():
+                setattr(user, PROFILE_FIELDS[key][0], value)
+            return jsonify(self.user_json(user))
 
         @app.post("/1.1/oauth/invalidate_token")
         def invalidate_token():

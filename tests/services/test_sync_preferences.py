@@ -56,7 +56,7 @@ def test_a_slot_turned_off_gets_no_task_even_for_chosen_accounts(pat, run_jobs):
     avatar, banner = make_images(pat, run_jobs)
     alice = make_account(pat)
     choose(pat, [alice.id], {alice.id: ["avatar"]})
-    assert alice.slots_off == ["banner"]
+    assert alice.slots_off == ["banner", "profile"]
     release = releases.start(pat, account_ids=[alice.id])
     assert [(t.account_id, t.slot) for t in release.tasks] == [(alice.id, "avatar")]
     db.session.rollback()

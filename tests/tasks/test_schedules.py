@@ -360,3 +360,42 @@ def test_the_embedded_worker_thread_catches_up_and_fires_delayed_jobs(
         assert db.session.scalar(select(func.count(SyncRequest.id))) == 3
         assert current(pat.id) == ids(holiday)
         db.session.remove()
+
+
+def test_a_look_with_the_profile_text_puts_the_earlier_text_back(
+    app, pat, looks, clock, run_jobs, fake_mastodon
+):
+    from app.services import profiles
+    from app.services.sync import releases as starting
+
+    everyday, holiday = looks
+    profiles.update(pat, {"bio": "Owls, mostly."})
+    db.session.commit()
+    first = starting.start(pat, profile=True, use_current=False)
+    db.session.commit()
+    assert settle(run_jobs, first.id).status == "succeeded"
+    profiles.update(pat, {"bio": "On holiday until the 2nd."})
+    created = schedules.create(
+        pat,
+        avatar_id=None,
+        banner_id=None,
+        profile=True,
+        at=clock.now + timedelta(hours=1),
+        revert_at=clock.now + timedelta(days=3),
+    )
+    db.session.commit()
+
+    clock.move(hours=1, seconds=1)
+    sweep(run_jobs)
+    item = status(created.id)
+    assert item.status is ScheduleStatus.APPLIED
+    assert settle(run_jobs, item.run_release_id).status == "succeeded"
+    assert fake_mastodon.accounts["alice"].note == "On holiday until the 2nd."
+    assert current(pat.id) == ids(everyday)  # a text-only look leaves the pictures alone
+
+    clock.move(days=3)
+    sweep(run_jobs)
+    item = status(created.id)
+    assert item.status is ScheduleStatus.REVERTED and item.error is None
+    assert settle(run_jobs, item.revert_release_id).status == "succeeded"
+    assert fake_mastodon.accounts["alice"].note == "Owls, mostly."

@@ -1,8 +1,10 @@
 """Connected accounts and sync over the JSON API.
 
-POST /api/v1/sync {"avatar_id": int|null, "banner_id": int|null, "accounts": [ids]|null}: null
-image ids mean the current avatar/banner, null accounts the person's default accounts (sync
-preferences); 202 {"id"}.
+POST /api/v1/sync {"avatar_id": int|null, "banner_id": int|null, "accounts": [ids]|null,
+"profile": bool, "profile_accounts": [ids]|null}: null image ids mean the current avatar/banner,
+null accounts the person's default accounts (sync preferences); "profile": true carries the
+profile text too, to those of the accounts whose platform sets text (only "profile_accounts" of
+them when given); 202 {"id"}. GET /api/v1/sync/preview?accounts=1,2 shows what each would get.
 A manual platform's task carries "files", "zip_url" and "settings_url" and stays "manual" until
 POST /api/v1/sync/<id>/tasks/<task_id>/done (or /dismiss).
 """
@@ -24,12 +26,21 @@ from app.services.notifications.mail import external_url
 from app.services.platforms import connections, health
 from app.services.sync import drift, manual, releases
 
-FIELDS = ("avatar_id", "banner_id", "accounts")
+FIELDS = ("avatar_id", "banner_id", "accounts", "profile", "profile_accounts")
 
 
 class BadSyncRequest(DomainError):
     status = 400
     code = "invalid_request"
+
+
+class InvalidProfileChoice(DomainError):
+    status = 422
+    code = "invalid_request"
+
+    def __init__(self, message: str, name: str):
+        super().__init__(message)
+        self.fields = {name: message}
 
 
 @bp.get("/accounts")
@@ -73,17 +84,47 @@ def _iso(moment: datetime | None) -> str | None:
 
 @bp.post("/sync")
 def start_sync() -> tuple[Response, int]:
-    body = _sync_body()
+    try:
+        body = _sync_body()
+    except InvalidProfileChoice as invalid:
+        return jsonify(error=invalid.message, code=invalid.code, fields=invalid.fields), 422
     release = releases.start(
         api_user(),
         avatar_id=body.get("avatar_id"),
         banner_id=body.get("banner_id"),
         account_ids=body.get("accounts"),
+        profile=body["profile"] is True,
+        profile_account_ids=body.get("profile_accounts"),
     )
     db.session.commit()  # the tasks' jobs are queued now
     response = jsonify(id=release.id)
     response.headers["Location"] = f"/api/v1/sync/{release.id}"
     return response, 202
+
+
+@bp.get("/sync/preview")
+def preview_text() -> Response | tuple[Response, int]:
+    """What each account would get from {"profile": true} now: ?accounts=1,2 (default: the
+    default accounts), exactly as the sync would push it."""
+    raw = request.args.get("accounts", "").strip()
+    ids = [part.strip() for part in raw.split(",")] if raw else []
+    if not all(part.isdigit() and _is_id(int(part)) for part in ids):
+        message = "accounts must be account ids separated by commas."
+        return jsonify(error=message, code="invalid_request", fields={"accounts": message}), 422
+    previews, without = releases.text_preview(api_user(), [int(i) for i in ids] if ids else None)
+    return jsonify(
+        accounts=[
+            {
+                "account_id": row.account.id,
+                "platform": row.account.platform,
+                "handle": row.account.handle,
+                "text": row.fitted.values,
+                "cut": sorted(row.fitted.cut),
+            }
+            for row in previews
+        ],
+        without_text=[account.id for account in without],
+    )
 
 
 @bp.get("/sync")
@@ -171,7 +212,22 @@ def _sync_body() -> dict[str, Any]:
         raise BadSyncRequest(
             "accounts must be a list of account ids, or null for your default accounts."
         )
-    return {name: body.get(name) for name in FIELDS}
+    if not isinstance(body.get("profile", False), bool):
+        raise InvalidProfileChoice(
+            "profile must be true (sync the profile text too) or false.", "profile"
+        )
+    chosen = body.get("profile_accounts", body.get("profile_account_ids"))
+    if chosen is not None and (
+        not isinstance(chosen, list) or not all(_is_id(item) for item in chosen)
+    ):
+        raise InvalidProfileChoice(
+            "profile_accounts must be a list of account ids, or null for every account.",
+            "profile_accounts",
+        )
+    picked = {name: body.get(name) for name in FIELDS}
+    picked["profile"] = body.get("profile", False)
+    picked["profile_accounts"] = chosen
+    return picked
 
 
 def _is_id(value: Any) -> bool:

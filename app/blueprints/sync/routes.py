@@ -23,10 +23,11 @@ from app.downloads import attachment
 from app.extensions import db
 from app.htmx import is_htmx
 from app.input import ID_MAX
-from app.models import Image, ImageKind, ImageStatus, SyncRequest, SyncTask
+from app.models import Image, ImageKind, ImageStatus, Profile, SyncRequest, SyncTask
 from app.security import owned_or_404
 from app.services.exceptions import DomainError, NotFound
 from app.services.platforms import connections
+from app.services.profiles import fitting
 from app.services.sync import engine, manual, preferences, progress, releases
 
 THUMBS = {"avatar": "thumb_avatar_128", "banner": "thumb_banner_600"}
@@ -82,9 +83,12 @@ def _choose_page(status: int = 200, error: str | None = None) -> Any:
         "accounts": set(_ids(request.form.getlist("account_ids")))
         if submitted
         else {a.id for a in preferences.targets(current_user)},
+        "profile": submitted and request.form.get("profile") == "1",
     }
     body = render_template(
         "sync/index.html",
+        has_text=not fitting.is_empty(fitting.snapshot(db.session.get(Profile, current_user.id))),
+        preview=_preview_context(sorted(chosen["accounts"]), _profile_account_ids()),
         accounts=accounts,
         connected=[a for a in accounts if a.is_usable],
         avatars=avatars,
@@ -115,10 +119,38 @@ def _ids(raw: list[str]) -> list[int]:
     return [i for i in (_field(value) for value in raw) if i is not None]
 
 
+def _profile_account_ids() -> list[int] | None:
+    """The accounts ticked in the profile text preview; None until the preview was shown (every
+    account that takes text)."""
+    values = request.values
+    if values.get("profile_choice") != "1":
+        return None
+    # Accounts ticked above after the preview was drawn (no JavaScript) were never unticked
+    shown = set(_ids(values.getlist("profile_shown")))
+    ticked = _ids(values.getlist("profile_account_ids"))
+    return ticked + [i for i in _ids(values.getlist("account_ids")) if i not in shown]
+
+
+def _preview_context(account_ids: list[int], ticked: list[int] | None) -> dict[str, Any]:
+    previews, without = releases.text_preview(current_user, account_ids)
+    return {"previews": previews, "without": without, "ticked": ticked}
+
+
 @bp.get("/sync")
 @login_required
 def index() -> Any:
     return _choose_page()
+
+
+@bp.get("/sync/profile-preview")
+@login_required
+def profile_preview() -> str:
+    """The choose page's "Profile text" preview for the accounts ticked there (htmx)."""
+    account_ids = _ids(request.args.getlist("account_ids"))
+    return render_template(
+        "sync/partials/profile_preview.html",
+        preview=_preview_context(account_ids, _profile_account_ids()),
+    )
 
 
 @bp.post("/sync")
@@ -137,6 +169,8 @@ def start() -> Any:
                 banner_id=_field(request.form.get("banner_id")),
                 account_ids=_ids(request.form.getlist("account_ids")),
                 use_current=False,
+                profile=request.form.get("profile") == "1",
+                profile_account_ids=_profile_account_ids(),
             )
         else:
             release = releases.start(current_user)

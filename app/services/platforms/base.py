@@ -29,11 +29,27 @@ class TextLimit:
 
     limit: int
     unit: Literal["characters", "graphemes"] = "characters"
+    # A second cap in UTF-8 bytes where the platform has one (AT Protocol's maxLength)
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class LinkFields:
+    """Name/value pairs on the profile (Mastodon's profile metadata): the website and links go
+    there, website first, up to `pairs` of them, each name and value cut to its limit."""
+
+    pairs: int
+    name_limit: int
+    value_limit: int
 
 
 class Slot(enum.StrEnum):
     AVATAR = "avatar"
     BANNER = "banner"
+    PROFILE = "profile"  # the profile text, pushed by the engine like an image
+
+
+PROFILE_SLOT = Slot.PROFILE.value
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,11 @@ class Capabilities:
     revocable: bool = False  # disconnecting can revoke the token at the platform
     # Profile text fields the platform has (our field name → its limit); empty: none we know of
     text: dict[str, TextLimit] = field(default_factory=dict)
+    # Whether the adapter can set those fields itself (`Adapter.push_profile`); platforms
+    # whose text we only measure (for the profile page's limits) leave this False.
+    pushes_text: bool = False
+    # Where the website and links go on platforms that have name/value profile fields
+    link_fields: LinkFields | None = None
 
 
 class PushFailure(Exception):
@@ -166,6 +187,11 @@ class Adapter(Platform, ABC):
     @abstractmethod
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         """What the platform shows in `slot` now (to tell, after a crash, whether a push landed)."""
+
+    def push_profile(self, account: PlatformAccount, text: dict[str, Any]) -> Pushed:
+        """Set the profile text `fitting.fit` made for this platform (adapters whose
+        capabilities say `pushes_text` only). Only the fields in `text` change."""
+        raise NotImplementedError
 
     # The methods below belong to one kind of adapter each (content-addressed, refreshable,
     # OAuth); `content_addressed`, `refreshable` and `capabilities.connect` say which.

@@ -47,6 +47,7 @@ from app.services.platforms.base import (
 
 PROFILE = "app.bsky.actor.profile"
 FIELDS = {"avatar": "avatar", "banner": "banner"}
+TEXT_FIELDS = {"display_name": "displayName", "bio": "description"}
 AUTH_ERRORS = {"InvalidToken", "AuthenticationRequired", "AccountTakedown", "AccountDeactivated"}
 SWAP_ATTEMPTS = 3
 
@@ -61,11 +62,13 @@ class Bluesky(Adapter):
         connect="app_password",
         federated=True,
         revocable=True,
-        # The profile lexicon counts graphemes (displayName 64, description 256)
+        # The profile lexicon counts graphemes (displayName 64, description 256), and caps the
+        # UTF-8 bytes too (640 and 2560)
         text={
-            "display_name": TextLimit(64, "graphemes"),
-            "bio": TextLimit(256, "graphemes"),
+            "display_name": TextLimit(64, "graphemes", max_bytes=640),
+            "bio": TextLimit(256, "graphemes", max_bytes=2560),
         },
+        pushes_text=True,
     )
 
     # Connecting
@@ -156,7 +159,6 @@ class Bluesky(Adapter):
     # Using the account
 
     def push(self, account: PlatformAccount, slot: str, data: bytes, mime: str) -> Pushed:
-        field = FIELDS[slot]
         http = PlatformHttp()
         try:
             blob = self._xrpc(
@@ -167,28 +169,43 @@ class Bluesky(Adapter):
                 data=data,
                 headers={"Content-Type": mime},
             )["blob"]
-            for _ in range(SWAP_ATTEMPTS):
-                current = self._profile(http, account)
-                record = {**(current.get("value") or {}), "$type": PROFILE, field: blob}
-                answer = self._xrpc(
-                    http,
-                    account,
-                    "POST",
-                    "com.atproto.repo.putRecord",
-                    json={
-                        "repo": account.remote_id,
-                        "collection": PROFILE,
-                        "rkey": "self",
-                        "record": record,
-                        "swapRecord": current.get("cid"),
-                    },
-                    swap_conflict_ok=True,
-                )
-                if answer is not None:
-                    return Pushed(remote_url=self._blob_url(account, blob))
-            raise RetryLater("The Bluesky profile kept changing while we wrote it.")
+            self._rewrite(http, account, {FIELDS[slot]: blob})
+            return Pushed(remote_url=self._blob_url(account, blob))
         finally:
             http.close()
+
+    def push_profile(self, account: PlatformAccount, text: dict[str, Any]) -> Pushed:
+        changes = {TEXT_FIELDS[name]: value for name, value in text.items() if name in TEXT_FIELDS}
+        http = PlatformHttp()
+        try:
+            self._rewrite(http, account, changes)
+        finally:
+            http.close()
+        return Pushed(remote_url=self.profile_url(account))
+
+    def _rewrite(self, http: PlatformHttp, account: PlatformAccount, changes: dict) -> None:
+        """Read the profile record, change `changes` in it and write it back only if nobody
+        changed it meanwhile (swapRecord): every other field survives."""
+        for _ in range(SWAP_ATTEMPTS):
+            current = self._profile(http, account)
+            record = {**(current.get("value") or {}), "$type": PROFILE, **changes}
+            answer = self._xrpc(
+                http,
+                account,
+                "POST",
+                "com.atproto.repo.putRecord",
+                json={
+                    "repo": account.remote_id,
+                    "collection": PROFILE,
+                    "rkey": "self",
+                    "record": record,
+                    "swapRecord": current.get("cid"),
+                },
+                swap_conflict_ok=True,
+            )
+            if answer is not None:
+                return
+        raise RetryLater("The Bluesky profile kept changing while we wrote it.")
 
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         http = PlatformHttp()
@@ -332,7 +349,7 @@ def _failure(response: requests.Response, name: str) -> Exception:
         )
     if status == 401 or name in AUTH_ERRORS:
         return ReconnectNeeded(f"Bluesky refused our session: {message}")
-    return Permanent(f"Bluesky refused the image: {message}")
+    return Permanent(f"Bluesky refused the update: {message}")
 
 
 def blob_cid(data: bytes) -> str:

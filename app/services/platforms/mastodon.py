@@ -28,6 +28,7 @@ from app.services.platforms.base import (
     Capabilities,
     ConnectFailed,
     Connection,
+    LinkFields,
     Permanent,
     Pushed,
     ReconnectNeeded,
@@ -59,6 +60,9 @@ class Mastodon(Adapter):
         revocable=True,
         # Mastodon's own limits (servers may raise the bio's); counted in characters
         text={"display_name": TextLimit(30), "bio": TextLimit(500)},
+        pushes_text=True,
+        # Profile metadata: 4 pairs by default (MAX_FIELDS), 255 characters per name and value
+        link_fields=LinkFields(pairs=4, name_limit=255, value_limit=255),
     )
 
     # Connecting
@@ -211,6 +215,21 @@ class Mastodon(Adapter):
         )
         return Pushed(remote_url=json_body(response).get(field))
 
+    def push_profile(self, account: PlatformAccount, text: dict[str, Any]) -> Pushed:
+        form: dict[str, str] = {}
+        if "display_name" in text:
+            form["display_name"] = text["display_name"]
+        if "bio" in text:
+            form["note"] = text["bio"]  # plain text; Mastodon links it up itself
+        # fields_attributes replaces the whole list, so the pairs we send are all there will be
+        for i, (name, value) in enumerate(text.get("fields") or []):
+            form[f"fields_attributes[{i}][name]"] = name
+            form[f"fields_attributes[{i}][value]"] = value
+        self._call(
+            account, "PATCH", "/api/v1/accounts/update_credentials", data=form, what="the text"
+        )
+        return Pushed(remote_url=self.profile_url(account))
+
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         response = self._call(account, "GET", "/api/v1/accounts/verify_credentials")
         return json_body(response).get(FIELDS[slot])
@@ -245,7 +264,7 @@ class Mastodon(Adapter):
         return (app.limits if app is not None else None) or {}
 
     def _call(
-        self, account: PlatformAccount, method: str, path: str, **kwargs
+        self, account: PlatformAccount, method: str, path: str, what: str = "the image", **kwargs
     ) -> requests.Response:
         http = PlatformHttp()
         try:
@@ -273,7 +292,7 @@ class Mastodon(Adapter):
                 f"Mastodon answered {status}; will try again.",
                 retry_after(response.headers.get("Retry-After")),
             )
-        raise Permanent(f"Mastodon refused the image: {message}")
+        raise Permanent(f"Mastodon refused {what}: {message}")
 
 
 def _host(instance: str) -> str:

@@ -3,7 +3,8 @@
 platforms.md §2. The v1.1 profile endpoints only accept OAuth 1.0a user tokens, so connecting is
 the three-legged flow (request token → authorize → access token) signed by Authlib's client.
 The tokens do not expire; a 401 (code 89) means the person revoked us. Pushes are multipart
-uploads (`image` for the avatar, `banner` for the banner). X publishes its rate limit in
+uploads (`image` for the avatar, `banner` for the banner); profile text is a signed form POST to
+`account/update_profile` (name, description, url, location). X publishes its rate limit in
 `x-rate-limit-*` headers with the reset as Unix seconds, and never sends Retry-After.
 """
 
@@ -40,6 +41,13 @@ PUSHES = {
     "banner": ("/1.1/account/update_profile_banner.json", "banner"),
 }
 SHOWN = {"avatar": "profile_image_url_https", "banner": "profile_banner_url"}
+# Our profile text field -> account/update_profile's form field
+TEXT_FIELDS = {
+    "display_name": "name",
+    "bio": "description",
+    "website": "url",
+    "location": "location",
+}
 INVALID_TOKEN = 89
 
 
@@ -97,7 +105,13 @@ class X(Adapter):
         slots={"avatar": "x_avatar", "banner": "x_banner"},
         connect="oauth",
         revocable=True,
-        text={"display_name": TextLimit(50), "bio": TextLimit(160)},
+        text={
+            "display_name": TextLimit(50),
+            "bio": TextLimit(160),
+            "website": TextLimit(100),
+            "location": TextLimit(30),
+        },
+        pushes_text=True,
     )
     avatar_limit = AVATAR_LIMIT
 
@@ -177,6 +191,12 @@ class X(Adapter):
         # The avatar answer is the user object; the banner's has no body worth reading.
         return Pushed(remote_url=json_body(response).get(SHOWN[slot]))
 
+    def push_profile(self, account: PlatformAccount, text: dict[str, Any]) -> Pushed:
+        # A form body, so it is part of the OAuth 1.0a signature (a multipart one is not)
+        form = {TEXT_FIELDS[name]: value for name, value in text.items() if name in TEXT_FIELDS}
+        self._call(account, "POST", "/1.1/account/update_profile.json", data=form, what="the text")
+        return Pushed(remote_url=self.profile_url(account))
+
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         response = self._call(account, "GET", "/1.1/account/verify_credentials.json")
         return json_body(response).get(SHOWN[slot])
@@ -194,7 +214,7 @@ class X(Adapter):
         return f"https://x.com/{account.handle.lstrip('@')}"
 
     def _call(
-        self, account: PlatformAccount, method: str, path: str, **kwargs
+        self, account: PlatformAccount, method: str, path: str, what: str = "the image", **kwargs
     ) -> requests.Response:
         if not self.is_configured():
             raise RetryLater("X is not configured on this site; will try again.")
@@ -216,4 +236,4 @@ class X(Adapter):
             raise RetryLater("X's rate limit was reached.", reset, rate_limited=True)
         if status >= 500 or status == 408:
             raise RetryLater(f"X answered {status}; will try again.")
-        raise Permanent(f"X refused the image: {message}")
+        raise Permanent(f"X refused {what}: {message}")

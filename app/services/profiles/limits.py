@@ -38,8 +38,9 @@ def _regional_indicator(ch: str) -> bool:
     return 0x1F1E6 <= ord(ch) <= 0x1F1FF
 
 
-def graphemes(text: str) -> int:
-    count = 0
+def split_graphemes(text: str) -> list[str]:
+    """`text` as its grapheme clusters, in order."""
+    clusters: list[str] = []
     previous = ""
     indicators = 0  # regional indicators in the current run: every second one closes a flag
     for ch in text:
@@ -50,14 +51,19 @@ def graphemes(text: str) -> int:
             or (_regional_indicator(ch) and indicators % 2 == 1)
         ):
             joined = True
+            clusters[-1] += ch
         else:
             joined = False
-            count += 1
+            clusters.append(ch)
         indicators = indicators + 1 if _regional_indicator(ch) else 0
         if joined and not _regional_indicator(ch):
             indicators = 0
         previous = ch
-    return count
+    return clusters
+
+
+def graphemes(text: str) -> int:
+    return len(split_graphemes(text))
 
 
 def count(text: str, unit: str) -> int:

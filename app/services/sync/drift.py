@@ -43,7 +43,7 @@ from app.services.images import fingerprint
 from app.services.images.keys import owner_key
 from app.services.images.library import storage
 from app.services.platforms import REGISTRY, connections
-from app.services.platforms.base import PushFailure
+from app.services.platforms.base import PushFailure, Slot
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ FREQUENCIES = {"off": None, "daily": timedelta(days=1), "hourly": timedelta(hour
 # A profile picture is a few MB at most; anything bigger is not one.
 MAX_DOWNLOAD = 20 * 1024 * 1024
 LIVE_PREFIX = "drift/"
+PICTURES = (Slot.AVATAR.value, Slot.BANNER.value)  # what the watch compares
 # Accounts one round reads at most: a round stays well inside its interval however many are due.
 ROUND_LIMIT = 200
 
@@ -96,8 +97,8 @@ def states(account: PlatformAccount) -> list[SlotDrift]:
         return [SlotDrift(slot, UNREADABLE) for slot in _slot_names(account)]
     found = []
     for row in sorted(account.slots, key=lambda s: s.slot):
-        if not row.sha256 or row.slot in account.slots_off:
-            continue  # a push of ours is on its way, or the slot is not ours to watch
+        if not _watched(account, row):
+            continue
         current = row.drift_for == row.sha256 and row.drift_status is not None
         status = row.drift_status if current else UNREAD
         changed = status == CHANGED
@@ -121,7 +122,7 @@ def check(account: PlatformAccount) -> list[SlotDrift]:
     adapter = REGISTRY[account.platform]
     now = utcnow()
     for row in account.slots:
-        if not row.sha256 or row.slot in account.slots_off:
+        if not _watched(account, row):
             continue
         try:
             ours = _ours_file(account, row)
@@ -280,9 +281,15 @@ def _holder() -> int:
     return -(secrets.randbelow(2**31 - 2) + 1)
 
 
+def _watched(account: PlatformAccount, row: AccountSlot) -> bool:
+    # Pictures only (the profile text is not a picture to compare); not while a push of ours is
+    # on its way (no sha256 yet), nor slots the person turned off.
+    return row.slot in PICTURES and bool(row.sha256) and row.slot not in account.slots_off
+
+
 def _slot_names(account: PlatformAccount) -> list[str]:
     platform = REGISTRY.get(account.platform)
-    return list(platform.capabilities.slots) if platform else []
+    return [slot for slot in platform.capabilities.slots if slot in PICTURES] if platform else []
 
 
 def _changed_slot(account: PlatformAccount, slot: str) -> AccountSlot:

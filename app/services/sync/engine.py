@@ -8,6 +8,8 @@ Two rules keep pushes exactly-once as far as the platform can see:
 - before uploading, the task records what the slot showed; if a worker dies mid-push, the next
   run compares the slot with that record, and a changed slot means the upload landed.
 Pushes to one account take turns (PlatformAccount.busy_until), so a token refresh never races.
+The profile slot carries text instead of a file (its digest is that of the fitted text); setting
+the same text twice changes nothing, so it needs no crash record.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from app.models.sync import OPEN
 from app.services.images.library import storage
 from app.services.ops import metrics
 from app.services.platforms import connections, get
-from app.services.platforms.base import Permanent, ReconnectNeeded, RetryLater
+from app.services.platforms.base import PROFILE_SLOT, Permanent, ReconnectNeeded, RetryLater
+from app.services.profiles import fitting
 from app.services.sync import progress
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,9 @@ def run(task_id: int) -> TaskStatus | None:
 
 def _attempt(task: SyncTask, account: PlatformAccount, interrupted: bool) -> None:
     adapter = get(account.platform)
+    if task.slot == PROFILE_SLOT:
+        _attempt_text(task, account, adapter)
+        return
     data, mime = _file(task)
     digest = hashlib.sha256(data).hexdigest()
     pushed = account.slot(task.slot)
@@ -119,6 +125,29 @@ def _attempt(task: SyncTask, account: PlatformAccount, interrupted: bool) -> Non
         result = adapter.push(account, task.slot, data, mime)
     finally:
         # Failures too: a platform that is slow to say no is what the admin page must show.
+        task.push_ms = round((time.perf_counter() - started) * 1000)
+    _record_push(account, task, digest, result.remote_url)
+
+
+def _attempt_text(task: SyncTask, account: PlatformAccount, adapter) -> None:
+    """The profile slot: the release's text as `fitting.fit` makes it for this platform (what
+    the preview showed). Setting the same text twice changes nothing, so unlike an upload an
+    attempt interrupted by a crash is simply made again."""
+    fitted = fitting.fit(task.request.profile_text, adapter.capabilities)
+    if not fitted.values:
+        raise Permanent("This platform takes none of the profile text.")
+    digest = fitted.digest
+    pushed = account.slot(task.slot)
+    if pushed is not None and pushed.sha256 == digest:
+        task.remote_url = pushed.remote_url
+        _finish(task, TaskStatus.SKIPPED, None)
+        return
+    task.content_sha256 = digest
+    db.session.commit()
+    started = time.perf_counter()
+    try:
+        result = adapter.push_profile(account, fitted.values)
+    finally:
         task.push_ms = round((time.perf_counter() - started) * 1000)
     _record_push(account, task, digest, result.remote_url)
 

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import PlatformAccount, SyncPreferences, User
 from app.services.exceptions import DomainError
 from app.services.platforms import REGISTRY, connections
+from app.services.platforms.base import PROFILE_SLOT
 
 DRIFT_FREQUENCIES = ("off", "daily", "hourly")
 
@@ -42,7 +43,12 @@ def of(user: User) -> SyncPreferences:
 def slots_of(account: PlatformAccount) -> list[str]:
     """The slots the account's platform takes, in the platform's order."""
     platform = REGISTRY.get(account.platform)
-    return list(platform.capabilities.slots) if platform else []
+    if platform is None:
+        return []
+    slots = list(platform.capabilities.slots)
+    if platform.capabilities.pushes_text and not platform.is_manual:
+        slots.append(PROFILE_SLOT)
+    return slots
 
 
 def targets(user: User) -> list[PlatformAccount]:

@@ -1,8 +1,10 @@
-"""Starting a sync: a release (which avatar and banner, to which accounts) fanned out into one
-task per (account, slot), each its own job; restoring an earlier release; reading them back."""
+"""Starting a sync: a release (which avatar and banner, and optionally the profile text, to which
+accounts) fanned out into one task per (account, slot), each its own job; restoring an earlier
+release; reading them back."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,13 +18,16 @@ from app.models import (
     ImageKind,
     ImageStatus,
     PlatformAccount,
+    Profile,
     SyncRequest,
     SyncTask,
     TaskStatus,
     User,
 )
 from app.services.exceptions import Conflict, DomainError, NotFound
-from app.services.platforms import REGISTRY, get
+from app.services.platforms import REGISTRY, connections, get
+from app.services.platforms.base import PROFILE_SLOT
+from app.services.profiles import fitting
 from app.services.sync import manual, preferences, progress
 
 
@@ -43,13 +48,25 @@ def start(
     account_ids: list[int] | None = None,
     use_current: bool = True,
     restored_from: SyncRequest | None = None,
+    profile: bool = False,
+    profile_text: dict[str, Any] | None = None,
+    profile_account_ids: list[int] | None = None,
 ) -> SyncRequest:
     """A new release. Missing image ids mean the current avatar/banner (when `use_current`);
     no account ids mean the person's default targets (sync preferences). Slots an account has
-    turned off are left out whoever chose the accounts. Raises a DomainError the person can read."""
+    turned off are left out whoever chose the accounts. Raises a DomainError the person can read.
+
+    Profile text: `profile` carries the person's profile text as it is now, `profile_text` a
+    given snapshot (a restore); it goes to the targets whose platform sets text, or only to
+    those of them in `profile_account_ids` (the platforms unticked in the preview left out)."""
     avatar = _image(user, avatar_id, ImageKind.AVATAR, use_current)
     banner = _image(user, banner_id, ImageKind.BANNER, use_current)
-    if avatar is None and banner is None:
+    text = _text(user, profile, profile_text)
+    if avatar is None and banner is None and text is None:
+        if profile or profile_text is not None:
+            raise NothingToSync(
+                "Your profile has no text to sync yet; write a display name or a bio first."
+            )
         if use_current or avatar_id or banner_id:
             raise NothingToSync("Upload an avatar or a banner first, then sync it.")
         raise NothingToSync("Choose an avatar or a banner to sync (both are left as they are).")
@@ -59,9 +76,13 @@ def start(
         avatar_image_id=avatar.id if avatar else None,
         banner_image_id=banner.id if banner else None,
         restored_from_id=restored_from.id if restored_from else None,
+        profile_text=text,
     )
     db.session.add(release)
     images = {"avatar": avatar, "banner": banner}
+    text_to = None if profile_account_ids is None else set(profile_account_ids)
+    if text_to and (stray := text_to - {a.id for a in connections.accounts_of(user)}):
+        raise NotFound(f"There is no connected account {min(stray)}.")
     for account in accounts:
         platform = get(account.platform)
         for slot, preset_key in platform.capabilities.slots.items():
@@ -82,7 +103,22 @@ def start(
                 if manual.already_done(account, slot, image, preset_key):
                     task.status, task.finished_at = TaskStatus.SKIPPED, utcnow()
             release.tasks.append(task)
+        if _gets_text(account, text, text_to):
+            release.tasks.append(
+                SyncTask(
+                    user_id=user.id,
+                    account_id=account.id,
+                    slot=PROFILE_SLOT,
+                    preset_key=PROFILE_SLOT,
+                    status=TaskStatus.QUEUED,
+                )
+            )
     if not release.tasks:
+        if avatar is None and banner is None:
+            raise NothingToSync(
+                "None of the chosen accounts takes profile text"
+                " (Mastodon, Bluesky and X do; Sync settings say what each account takes)."
+            )
         raise NothingToSync(
             "None of the chosen accounts takes the chosen images"
             " (Sync settings say which pictures each account takes)."
@@ -99,9 +135,85 @@ def start(
     return release
 
 
+def _gets_text(account: PlatformAccount, text: dict | None, chosen: set[int] | None) -> bool:
+    if text is None or (chosen is not None and account.id not in chosen):
+        return False
+    return takes_text(account) and bool(
+        fitting.fit(text, get(account.platform).capabilities).values
+    )
+
+
+def takes_text(account: PlatformAccount) -> bool:
+    """Whether profile text can be pushed to the account (its platform sets text, and the
+    person has not turned the profile slot off for it)."""
+    platform = REGISTRY.get(account.platform)
+    return (
+        platform is not None
+        and not platform.is_manual
+        and platform.capabilities.pushes_text
+        and PROFILE_SLOT not in account.slots_off
+    )
+
+
+@dataclass(frozen=True)
+class TextPreview:
+    """What one account would get from a release carrying the person's profile text now."""
+
+    account: PlatformAccount
+    fitted: fitting.Fitted
+    # For each field that had to be cut: the platform's limit, in words ("30 characters")
+    limits: dict[str, str]
+
+
+def text_preview(
+    user: User, account_ids: list[int] | None
+) -> tuple[list[TextPreview], list[PlatformAccount]]:
+    """For the chosen accounts (None: the default targets): what each one that takes text
+    would get, exactly as the engine would push it, and the accounts that take none."""
+    text = fitting.snapshot(db.session.get(Profile, user.id))
+    usable = connections.connected_accounts(user)
+    if account_ids is None:
+        chosen = preferences.targets(user)
+    else:
+        wanted = set(account_ids)
+        chosen = [account for account in usable if account.id in wanted]
+    previews, without = [], []
+    for account in chosen:
+        fitted = fitting.fit(text, get(account.platform).capabilities)
+        if takes_text(account) and fitted.values:
+            previews.append(TextPreview(account, fitted, _limits(account)))
+        else:
+            without.append(account)
+    return previews, without
+
+
+def _limits(account: PlatformAccount) -> dict[str, str]:
+    capabilities = get(account.platform).capabilities
+    limits = {name: f"{rule.limit} {rule.unit}" for name, rule in capabilities.text.items()}
+    if capabilities.link_fields:
+        rule = capabilities.link_fields
+        limits["fields"] = f"{rule.pairs} fields of up to {rule.value_limit} characters"
+    return limits
+
+
+def _text(user: User, profile: bool, given: dict[str, Any] | None) -> dict[str, Any] | None:
+    if given is not None:
+        text = {name: given.get(name) for name in fitting.SNAPSHOT_FIELDS}
+    elif profile:
+        text = fitting.snapshot(db.session.get(Profile, user.id))
+    else:
+        return None
+    return None if fitting.is_empty(text) else text
+
+
 def restore(user: User, earlier: SyncRequest) -> SyncRequest:
-    """A new release with an earlier release's images, pushed to the default targets."""
-    if earlier.avatar_image_id is None and earlier.banner_image_id is None:
+    """A new release with an earlier release's images and profile text, pushed to the default
+    targets."""
+    if (
+        earlier.avatar_image_id is None
+        and earlier.banner_image_id is None
+        and earlier.profile_text is None
+    ):
         raise Conflict("The images of that release have been deleted, so it cannot be restored.")
     return start(
         user,
@@ -109,6 +221,7 @@ def restore(user: User, earlier: SyncRequest) -> SyncRequest:
         banner_id=earlier.banner_image_id,
         use_current=False,
         restored_from=earlier,
+        profile_text=earlier.profile_text,
     )
 
 
@@ -180,6 +293,7 @@ def as_json(release: SyncRequest) -> dict[str, Any]:
         "avatar_id": release.avatar_image_id,
         "banner_id": release.banner_image_id,
         "restored_from": release.restored_from_id,
+        "profile": release.profile_text,
         "finished_at": release.finished_at.isoformat() if release.finished_at else None,
         "tasks": [task_json(task) for task in release.tasks],
     }

@@ -10,7 +10,8 @@ A late run: a look whose time passed while nothing was running goes out once, wh
 back; if its revert time has passed too, neither happens and the schedule is marked missed
 (putting a look on only to take it off at once would push twice for nothing). The revert puts
 back, slot by slot, the image that was current when the look went out, and only where the
-scheduled image is still current: a look the person changed by hand meanwhile stays.
+scheduled image is still current: a look the person changed by hand meanwhile stays. A look that
+carried the profile text puts back the text the release before it carried, if any did.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import and_, or_, select, update
 
 from app.extensions import db
 from app.jobs import enqueue, enqueue_on_commit
-from app.models import Image, ImageKind, ScheduledRelease, ScheduleStatus, User
+from app.models import Image, ImageKind, ScheduledRelease, ScheduleStatus, SyncRequest, User
 from app.services.exceptions import Conflict, DomainError
 from app.services.images import library
 from app.services.sync import releases, schedules
@@ -134,9 +135,21 @@ def _current(user_id: int, kind: ImageKind) -> int | None:
     )
 
 
-def _release_kwargs(schedule: ScheduledRelease) -> dict[str, Any]:
-    # Profile text goes along only when the schedule asked for it.
-    return {"profile": True} if schedule.profile else {}
+def _earlier_text(schedule: ScheduledRelease) -> dict[str, Any] | None:
+    """The profile text the platforms had before the look went out: the last text a release
+    carried before the look's own release."""
+    if not schedule.profile or schedule.run_release_id is None:
+        return None
+    return db.session.scalar(
+        select(SyncRequest.profile_text)
+        .where(
+            SyncRequest.user_id == schedule.user_id,
+            SyncRequest.id < schedule.run_release_id,
+            SyncRequest.profile_text.is_not(None),
+        )
+        .order_by(SyncRequest.id.desc())
+        .limit(1)
+    )
 
 
 def _apply(schedule_id: int, now: datetime) -> ScheduleStatus | None:
@@ -155,7 +168,8 @@ def _apply(schedule_id: int, now: datetime) -> ScheduleStatus | None:
     user = db.session.get(User, schedule.user_id)
     try:
         with db.session.begin_nested():
-            if schedule.avatar_image_id is None and schedule.banner_image_id is None:
+            nothing = schedule.avatar_image_id is None and schedule.banner_image_id is None
+            if nothing and not schedule.profile:
                 raise Conflict("Its images have been deleted, so the look could not go out.")
             previous = {}
             for kind, image_id in (
@@ -170,7 +184,7 @@ def _apply(schedule_id: int, now: datetime) -> ScheduleStatus | None:
                 avatar_id=schedule.avatar_image_id,
                 banner_id=schedule.banner_image_id,
                 use_current=False,
-                **_release_kwargs(schedule),
+                profile=schedule.profile,
             )
     except DomainError as exc:
         schedule.status = ScheduleStatus.FAILED
@@ -208,7 +222,8 @@ def _revert(schedule_id: int, now: datetime) -> ScheduleStatus | None:
         still_ours = ours is not None and _current(user.id, kind) == ours
         if still_ours and earlier is not None and earlier != ours:
             back[kind] = earlier
-    if not back:
+    earlier_text = _earlier_text(schedule)
+    if not back and earlier_text is None:
         schedule.error = "Nothing was put back: the look had been changed since (or it was new)."
         db.session.commit()
         return schedule.status
@@ -221,6 +236,7 @@ def _revert(schedule_id: int, now: datetime) -> ScheduleStatus | None:
                 avatar_id=back.get(ImageKind.AVATAR),
                 banner_id=back.get(ImageKind.BANNER),
                 use_current=False,
+                profile_text=earlier_text,
             )
     except DomainError as exc:
         schedule.status = ScheduleStatus.FAILED

@@ -119,8 +119,8 @@ def create(
             fields["revert_at"] = "Choose a time within a year of the look going out."
     avatar = _image(fields, "avatar_id", user, avatar_id, ImageKind.AVATAR)
     banner = _image(fields, "banner_id", user, banner_id, ImageKind.BANNER)
-    if avatar_id is None and banner_id is None:
-        fields["avatar_id"] = "Choose an avatar, a banner or both."
+    if avatar_id is None and banner_id is None and not profile:
+        fields["avatar_id"] = "Choose an avatar, a banner or your profile text."
     if fields:
         raise ScheduleInvalid(fields)
     schedule = ScheduledRelease(
