@@ -86,7 +86,10 @@ def test_field_errors_keep_what_was_typed(client, pat, holiday):
 
     for data, message in [
         ({"at": at, "time_zone": "Mars/Olympus"}, "Choose a time zone from the list."),
-        ({"avatar_id": "", "banner_id": "", "at": at}, "Choose an avatar, a banner or your profile text."),
+        (
+            {"avatar_id": "", "banner_id": "", "at": at},
+            "Choose an avatar, a banner or your profile text.",
+        ),
         ({"at": "yesterday-ish"}, "Enter a date and time such as"),
         ({"avatar_id": "abc", "at": at}, "Choose the images from the list."),
     ]:
