@@ -77,9 +77,12 @@ def test_the_same_visitor_on_two_days_is_two_different_hashes(app):
     environ = {"REMOTE_ADDR": ADDRESS, "HTTP_USER_AGENT": BROWSER}
     salts = recorder().salts
     monday = datetime(2026, 11, 30, 9, tzinfo=UTC)
-    once = visit(environ, salts, db.engine, monday)
-    again = visit(environ, salts, db.engine, monday + timedelta(hours=8))
-    tuesday = visit(environ, salts, db.engine, monday + timedelta(days=1))
+
+    def seen(moment: datetime):
+        return visit(environ, salts.for_day(db.engine, moment.date()))
+
+    once, again = seen(monday), seen(monday + timedelta(hours=8))
+    tuesday = seen(monday + timedelta(days=1))
     assert once.visitor == again.visitor != tuesday.visitor
     assert ADDRESS not in once.visitor
     # The day over, its salt is deleted: Monday's hashes can no longer be linked to anything.

@@ -20,7 +20,7 @@ from flask import Flask, current_app
 from app.extensions import db
 from app.models import User
 from app.models.analytics import AnalyticsEvent
-from app.services.analytics.visitors import Salts, visit
+from app.services.analytics.visitors import Salts, not_tracked, visit
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +78,18 @@ class Recorder:
 
     def add_visit(self, kind: str, user_id: int, environ: dict, subject: str | None = None) -> None:
         """A visitor's page view, link click or picture fetch (nothing for DNT / GPC)."""
-        if not self.app.config["ANALYTICS_ENABLED"]:
+        if not self.app.config["ANALYTICS_ENABLED"] or not_tracked(environ):
             return
-        try:
-            with self.app.app_context():
-                seen = visit(environ, self.salts, db.engine)
-        except Exception:
-            log.warning("analytics visit dropped", exc_info=True)
-            return
-        if seen is None:
-            return
+        now = datetime.now(UTC)
+        salt = self.salts.cached(now.date())
+        if salt is None:  # the day's first visit in this process: read (or make) its salt
+            try:
+                with self.app.app_context():
+                    salt = self.salts.for_day(db.engine, now.date())
+            except Exception:
+                log.warning("analytics visit dropped: no salt for the day", exc_info=True)
+                return
+        seen = visit(environ, salt)
         self.add(
             kind,
             user_id,
@@ -95,6 +97,7 @@ class Recorder:
             bot=seen.bot,
             referrer=seen.referrer if kind == "page_view" else None,
             subject=subject,
+            at=now,
         )
 
 

@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -65,10 +65,13 @@ class Salts:
         self._lock = threading.Lock()
         self._today: tuple[date, bytes] | None = None
 
-    def for_day(self, engine, day: date) -> bytes:
+    def cached(self, day: date) -> bytes | None:
         cached = self._today
-        if cached is not None and cached[0] == day:
-            return cached[1]
+        return cached[1] if cached is not None and cached[0] == day else None
+
+    def for_day(self, engine, day: date) -> bytes:
+        if (salt := self.cached(day)) is not None:
+            return salt
         with self._lock:
             salt = _stored_salt(engine, day)
             self._today = (day, salt)
@@ -90,14 +93,10 @@ def _stored_salt(engine, day: date) -> bytes:
     return bytes.fromhex(found)
 
 
-def visit(environ: dict, salts: Salts, engine, now: datetime | None = None) -> Visit | None:
-    """The facts a visit is counted by, or None for a visitor who asked not to be tracked."""
-    if not_tracked(environ):
-        return None
-    now = now or datetime.now(UTC)
+def visit(environ: dict, salt: bytes) -> Visit:
+    """The facts a visit is counted by, its visitor keyed with the day's `salt`."""
     address = environ.get("REMOTE_ADDR") or ""
     user_agent = environ.get("HTTP_USER_AGENT") or ""
-    salt = salts.for_day(engine, now.date())
     digest = hmac.new(salt, f"{address}\n{user_agent}".encode(), hashlib.sha256).hexdigest()
     return Visit(
         visitor=digest[:32],
