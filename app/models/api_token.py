@@ -25,8 +25,20 @@ class ApiToken(TimestampMixin, db.Model):
     # The owner's session_version when the token was made: a later reset or email change moves
     # the user's version on, and token auth refuses tokens from before it.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the token may do, space-separated: read (GET), write (everything else), analytics
+    # (/api/v1/analytics). Tokens from before scopes existed keep every power they had.
+    scopes: Mapped[str] = mapped_column(
+        String(64), default="read write analytics", server_default="read write analytics"
+    )
 
     user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scope_list
 
     @property
     def is_active(self) -> bool:

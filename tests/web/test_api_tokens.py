@@ -134,3 +134,33 @@ def test_cli_creates_users_and_tokens(app, client):
     )
     missing = runner.invoke(args=["tokens", "create", "nobody@example.com"])
     assert missing.exit_code != 0 and "no account" in missing.output
+
+
+def test_scopes_chosen_at_creation_limit_what_a_token_may_do(client, make_user, login):
+    login(make_user())
+    boxes = {"token-name": "Reader", "token-scopes": "1", "token-read": "y"}
+    response = client.post("/settings/tokens", data=boxes, headers=HX)
+    assert response.status_code == 201
+    reader = re.search(rb'value="(lk_[A-Za-z0-9_-]{40,})"', response.data).group(1).decode()
+    assert db.session.scalar(select(ApiToken.scopes).where(ApiToken.name == "Reader")) == "read"
+    assert "<td>read</td>" in client.get("/settings").text
+
+    api = client.application.test_client()
+    assert api.get("/api/v1/me", headers=bearer(reader)).status_code == 200
+    refused = api.patch("/api/v1/profile", json={"bio": "x"}, headers=bearer(reader))
+    assert refused.status_code == 403 and refused.json["code"] == "insufficient_scope"
+    assert "'write' scope" in refused.json["error"]
+    assert 'scope="write"' in refused.headers["WWW-Authenticate"]
+    assert api.get("/api/v1/analytics/summary", headers=bearer(reader)).status_code == 403
+
+    none = {"token-name": "Nothing", "token-scopes": "1"}
+    refused = client.post("/settings/tokens", data=none, headers=HX)
+    assert refused.status_code == 422 and "Choose what the token may do" in refused.text
+    # A post with the name alone (a script written before scopes) gets every scope.
+    everything = create_in_settings(client, name="Old script")
+    assert (
+        api.patch("/api/v1/profile", json={"bio": "x"}, headers=bearer(everything)).status_code
+        == 200
+    )
+    stored = db.session.scalar(select(ApiToken.scopes).where(ApiToken.name == "Old script"))
+    assert stored == "read write analytics"

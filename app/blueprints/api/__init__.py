@@ -66,6 +66,18 @@ def authenticate() -> Response | None:
         return _unauthorized("That API token is not valid or has been revoked.")
     if db.session.dirty:
         db.session.commit()  # last_used_at moved; cheap, at most once a minute per token
+    needed = api_tokens.scope_needed(request.method, request.path)
+    if not token.allows(needed):
+        response = jsonify(
+            error=f"This token may not do that: it needs the '{needed}' scope "
+            f"(it has: {', '.join(token.scope_list)}). Create a token with it in Settings.",
+            code="insufficient_scope",
+        )
+        response.status_code = 403
+        response.headers["WWW-Authenticate"] = (
+            f'Bearer realm="api", error="insufficient_scope", scope="{needed}"'
+        )
+        return response
     g.api_token = token
     # Flask-Login's current_user is the token's user for this request, so shared helpers such as
     # owned_or_404 work unchanged; the session cookie is never consulted under /api/.

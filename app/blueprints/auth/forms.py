@@ -60,6 +60,10 @@ class EmailForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField("Token name", [DataRequired("Give the token a name."), Length(max=100)])
+    # What the token may do (api_tokens.SCOPES); read and write ticked at first
+    read = BooleanField("Read", default=True)
+    write = BooleanField("Write", default=True)
+    analytics = BooleanField("Analytics", default=False)
 
 
 class ReauthForm(FlaskForm):

@@ -164,7 +164,15 @@ def create_token() -> Response:
             "tokens", 403, token_form=form, reauth={"tokens": _reauth(CONFIRM_FIRST)}
         )
     try:
-        token, raw = api_tokens.create_token(current_user, form.name.data, ip=client_ip())
+        # A post without the scope boxes (a script that knows only the name) gets every scope,
+        # as tokens had before there were scopes.
+        if "token-scopes" in request.form:
+            scopes = [scope for scope in api_tokens.SCOPES if getattr(form, scope).data]
+        else:
+            scopes = list(api_tokens.SCOPES)
+        token, raw = api_tokens.create_token(
+            current_user, form.name.data, scopes=scopes, ip=client_ip()
+        )
     except DomainError as exc:
         form.name.errors.append(exc.message)
         return settings_page("tokens", 422, token_form=form)

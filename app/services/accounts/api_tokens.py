@@ -15,6 +15,9 @@ from app.services.accounts.tokens import utcnow
 from app.services.exceptions import DomainError
 
 PREFIX = "lk_"  # recognisable in logs and by secret scanners
+# read: every GET; write: every other method; analytics: /api/v1/analytics (a token for a
+# dashboard script need not be able to change anything, nor a deploy script to read the numbers)
+SCOPES = ("read", "write", "analytics")
 MAX_ACTIVE_TOKENS = 50
 # Writing last_used_at on every call would turn each API read into a write; a minute is plenty.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -34,7 +37,9 @@ class VerifyFirst(DomainError):
         )
 
 
-def create_token(user: User, name: str, *, ip: str | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    user: User, name: str, *, scopes: tuple[str, ...] | list[str] = SCOPES, ip: str | None = None
+) -> tuple[ApiToken, str]:
     """The new row and the raw token, which is never stored: show it once.
 
     Only for a confirmed address: whoever registered an address they do not own must not leave a
@@ -42,6 +47,11 @@ def create_token(user: User, name: str, *, ip: str | None = None) -> tuple[ApiTo
     """
     if not user.is_verified:
         raise VerifyFirst()
+    chosen = [scope for scope in SCOPES if scope in scopes]
+    if not chosen or len(chosen) != len(set(scopes)):
+        raise DomainError(
+            f"Choose what the token may do: {', '.join(SCOPES)}.", status=422, code="bad_scopes"
+        )
     active = db.session.scalar(
         select(db.func.count())
         .select_from(ApiToken)
@@ -61,10 +71,11 @@ def create_token(user: User, name: str, *, ip: str | None = None) -> tuple[ApiTo
         token_hash=hash_token(raw),
         display_prefix=raw[:7],
         session_version=user.session_version,
+        scopes=" ".join(chosen),
     )
     db.session.add(token)
     db.session.flush()
-    audit.record("token_created", user, ip, token_id=token.id, name=token.name)
+    audit.record("token_created", user, ip, token_id=token.id, name=token.name, scopes=token.scopes)
     return token, raw
 
 
@@ -114,3 +125,10 @@ def carry_over(user: User) -> None:
 
 def tokens_of(user: User) -> list[ApiToken]:
     return list(db.session.scalars(ApiToken.owned_by(user.id)))
+
+
+def scope_needed(method: str, path: str) -> str:
+    """The scope an API request needs."""
+    if path.startswith("/api/v1/analytics"):
+        return "analytics"
+    return "read" if method in ("GET", "HEAD", "OPTIONS") else "write"
