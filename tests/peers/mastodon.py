@@ -69,6 +69,7 @@ class Account:
     username: str
     display_name: str
     note: str = ""
+    followers: int = 0  # followers_count; tests set it to watch reach being recorded
     created_at: str = field(
         default_factory=lambda: time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime())
     )

@@ -71,6 +71,7 @@ class User:
     id_str: str
     screen_name: str
     files: dict[str, str] = field(default_factory=dict)  # slot -> media name
+    followers: int = 0  # followers_count; tests set it to watch reach being recorded
 
 
 @dataclass
@@ -211,6 +212,8 @@ class FakeX(FaultControls, LoopbackServer):
             "id_str": user.id_str,
             "screen_name": user.screen_name,
             "name": user.screen_name.title(),
+            "followers_count": user.followers,
+            "friends_count": 0,
             "profile_image_url_https": (
                 f"{self.url}/media/{avatar}"
                 if avatar
