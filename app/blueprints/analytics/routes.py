@@ -34,13 +34,13 @@ def index() -> str:
     )
 
 
-@bp.get("/analytics/<name>.csv")
+@bp.get("/analytics/<table>.csv")
 @login_required
-def download(name: str) -> Response:
-    if name not in tables.TABLES:
+def download(table: str) -> Response:
+    if table not in tables.TABLES:
         abort(404)
     days = _days()
     start, end = dashboard.last_days(days)
     found = dashboard.summary(current_user.id, start, end)
-    data = tables.as_csv(tables.rows(found, name))
-    return attachment(data, "text/csv; charset=utf-8", f"{name}-{start}-to-{end}.csv")
+    data = tables.as_csv(tables.rows(found, table))
+    return attachment(data, "text/csv; charset=utf-8", f"{table}-{start}-to-{end}.csv")
