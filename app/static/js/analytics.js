@@ -19,7 +19,7 @@
       set.backgroundColor = kind === "bar" ? colour + "cc" : colour + "22";
       set.borderWidth = 2;
       set.pointRadius = series.labels.length > 31 ? 0 : 2;
-      set.tension = 0.25;
+      set.tension = 0; // straight segments: counts per day, no invented curve between them
       set.spanGaps = true;
     });
     var percent = kind === "bar";
