@@ -142,6 +142,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.blueprints.admin import bp as admin_bp
+    from app.blueprints.analytics import bp as analytics_bp
     from app.blueprints.api import bp as api_bp
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.connections import bp as connections_bp
@@ -156,7 +157,16 @@ def register_blueprints(app: Flask) -> None:
     from app.blueprints.sync import bp as sync_bp
 
     blueprints = (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp)
-    for bp in (*blueprints, connections_bp, sync_bp, profile_bp, admin_bp, metrics_bp, public_bp):
+    for bp in (
+        *blueprints,
+        connections_bp,
+        sync_bp,
+        profile_bp,
+        admin_bp,
+        metrics_bp,
+        public_bp,
+        analytics_bp,
+    ):
         app.register_blueprint(bp)
 
 
@@ -221,6 +231,7 @@ SIGNED_IN_LINKS = (
     ("sync.history", "History"),
     ("sync.schedules_page", "Scheduled"),
     ("profile.index", "Profile"),
+    ("analytics.index", "Analytics"),
     ("auth.settings", "Settings"),
 )
 

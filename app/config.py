@@ -102,6 +102,9 @@ class Config:
     ANALYTICS_FLUSH_INTERVAL = env_int("ANALYTICS_FLUSH_INTERVAL", 10)  # buffered → database
     ANALYTICS_ROLLUP_INTERVAL = env_int("ANALYTICS_ROLLUP_INTERVAL", 3600)  # daily counts
     ANALYTICS_RETENTION_DAYS = env_int("ANALYTICS_RETENTION_DAYS", 90)  # raw events kept
+    # Reach: a round reads the follower count of each account without one for today (UTC), so
+    # a count is kept once a day however often it runs; shorter retries the ones that failed.
+    REACH_INTERVAL = env_int("REACH_INTERVAL", 3600)
     LOCAL_STORAGE_ROOT = os.environ.get("LOCAL_STORAGE_ROOT", str(INSTANCE_DIR / "storage"))
     LOCAL_STORAGE_URL = "/media"
 

@@ -1,6 +1,6 @@
 """Every model, imported here so Alembic autogenerate and `flask shell` see them all."""
 
-from app.models.analytics import AnalyticsEvent, DailyCount, VisitorSalt
+from app.models.analytics import AnalyticsEvent, DailyCount, FollowerCount, VisitorSalt
 from app.models.api_token import ApiToken
 from app.models.audit import AuditLog
 from app.models.event import Event
@@ -18,6 +18,7 @@ from app.models.user import Role, User
 __all__ = [
     "AnalyticsEvent",
     "DailyCount",
+    "FollowerCount",
     "VisitorSalt",
     "AccountSlot",
     "AccountStatus",

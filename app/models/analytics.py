@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, false
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -62,3 +62,16 @@ class VisitorSalt(db.Model):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     salt: Mapped[str] = mapped_column(String(64))
+
+
+class FollowerCount(db.Model):
+    """Reach: an account's follower count as the platform reported it, at most one a UTC day
+    (a second reading the same day replaces the first)."""
+
+    __tablename__ = "follower_counts"
+    __table_args__ = (UniqueConstraint("account_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("platform_accounts.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    count: Mapped[int] = mapped_column(Integer)

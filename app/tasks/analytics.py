@@ -8,7 +8,7 @@ from flask import current_app
 
 from app.extensions import db
 from app.jobs import DEFAULT, job
-from app.services.analytics import recording, rollup
+from app.services.analytics import reach, recording, rollup
 
 
 @job(DEFAULT)
@@ -31,3 +31,9 @@ def rollup_analytics() -> dict[str, int]:
     today's so far, then the retention prune."""
     now = datetime.now(UTC)
     return roll_up([now.date() - timedelta(days=1), now.date()], now)
+
+
+@job(DEFAULT)
+def record_reach() -> dict[str, int]:
+    """Periodic (REACH_INTERVAL): today's follower count of each account that has none yet."""
+    return reach.record_round()

@@ -1,7 +1,7 @@
 """API token scopes: read, write, analytics (tokens made before keep all three)
 
 Revision ID: 0020_token_scopes
-Revises: 0016_events
+Revises: 0019_reach
 Create Date: 2026-11-29 23:11:58
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0020_token_scopes"
-down_revision = "0016_events"
+down_revision = "0019_reach"
 branch_labels = None
 depends_on = None
 

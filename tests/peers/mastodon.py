@@ -74,6 +74,7 @@ class Account:
     display_name: str
     note: str = ""
     fields: list[tuple[str, str]] = field(default_factory=list)  # profile metadata, in order
+    followers: int = 0  # followers_count; tests set it to watch reach being recorded
     created_at: str = field(
         default_factory=lambda: time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime())
     )

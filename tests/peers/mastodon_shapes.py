@@ -148,7 +148,7 @@ def account_json(fake: Any, account: Any) -> dict[str, Any]:
         "url": f"{fake.url}/@{account.username}",
         "uri": f"{fake.url}/users/{account.username}",
         **urls,
-        "followers_count": 0,
+        "followers_count": account.followers,
         "following_count": 0,
         "statuses_count": 0,
         "last_status_at": None,

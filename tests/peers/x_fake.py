@@ -85,6 +85,7 @@ class User:
     description: str = ""
     url: str = ""
     location: str = ""
+    followers: int = 0  # followers_count; tests set it to watch reach being recorded
 
 
 @dataclass
@@ -228,6 +229,8 @@ class FakeX(FaultControls, LoopbackServer):
             "description": user.description,
             "url": user.url or None,
             "location": user.location,
+            "followers_count": user.followers,
+            "friends_count": 0,
             "profile_image_url_https": (
                 f"{self.url}/media/{avatar}"
                 if avatar

@@ -12,7 +12,7 @@ from rq.cron import CronScheduler
 from app.extensions import db
 from app.jobs.periodic import SCHEDULE, schedule, trigger
 from app.models import OutboxMessage, OutboxStatus
-from app.tasks.analytics import flush_analytics, rollup_analytics
+from app.tasks.analytics import flush_analytics, record_reach, rollup_analytics
 from app.tasks.images import sweep_orphaned_files
 from app.tasks.maintenance import purge_stale_sessions, reconcile_lost_work
 from app.tasks.schedules import run_due_schedules
@@ -60,6 +60,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
         rollup_analytics: 3600,
         watch_drift: 300,
         run_due_schedules: 60,
+        record_reach: 3600,
     }
 
 

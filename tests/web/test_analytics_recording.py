@@ -123,7 +123,26 @@ def test_picture_fetches_are_counted(client, make_user, run_jobs):
     assert client.get("/@PatQ/avatar?s=64", **visitor()).status_code == 302
     assert client.get("/@PatQ/banner?w=600", **visitor()).status_code == 302
     assert client.get("/@PatQ/avatar?s=abc", **visitor()).status_code == 400  # not counted
-    assert [e.kind for e in flushed(run_jobs)] == ["avatar_fetch", "banner_fetch"]
+    events = flushed(run_jobs)
+    assert [e.kind for e in events if e.kind.endswith("_fetch")] == ["avatar_fetch", "banner_fetch"]
+    # make_images uploaded both pictures: each upload is an event of its owner's too.
+    uploads = [(e.kind, e.subject, e.user_id) for e in events if e.kind == "upload"]
+    assert uploads == [("upload", "avatar", owner.id), ("upload", "banner", owner.id)]
+
+
+def test_a_saved_crop_is_recorded_and_a_repeated_upload_is_not(client, make_user, run_jobs):
+    from app.services.images import library
+    from tests.images import avatar_jpeg
+
+    owner = make_user(email="pat@example.com")
+    image, created = library.create_upload(owner.id, "avatar", avatar_jpeg(seed=3), "me.jpg")
+    again, created_again = library.create_upload(owner.id, "avatar", avatar_jpeg(seed=3), "me.jpg")
+    assert created and not created_again and again.id == image.id
+    box = {"x": 0, "y": 0, "w": image.width // 2, "h": image.height // 2}
+    library.save_crop(image, {"box": box})
+    db.session.commit()
+    kinds = [(e.kind, e.subject) for e in flushed(run_jobs)]
+    assert kinds == [("upload", "avatar"), ("crop_save", "avatar")]
 
 
 def test_turned_off_nothing_is_recorded(app, client, make_user, run_jobs):

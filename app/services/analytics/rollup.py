@@ -21,9 +21,21 @@ def _bounds(day: date) -> tuple[datetime, datetime]:
 
 def rollup_day(day: date) -> int:
     """Rebuild `day`'s daily counts; returns how many rows it wrote. The caller commits."""
+    rows = aggregate(day)
+    db.session.execute(delete(DailyCount).where(DailyCount.day == day))
+    if rows:
+        db.session.execute(db.insert(DailyCount), rows)
+    return len(rows)
+
+
+def aggregate(day: date, user_id: int | None = None) -> list[dict]:
+    """`day`'s daily-count rows computed from the raw events (everyone's, or one person's),
+    written by `rollup_day` and read live by the dashboard for days not final yet."""
     start, end = _bounds(day)
     event = AnalyticsEvent
     in_day = (event.occurred_at >= start) & (event.occurred_at < end)
+    if user_id is not None:
+        in_day = in_day & (event.user_id == user_id)
     people = func.sum(case((event.bot.is_(False), 1), else_=0))
     uniques = func.count(func.distinct(case((event.bot.is_(False), event.visitor), else_=None)))
     bots = func.sum(case((event.bot.is_(True), 1), else_=0))
@@ -34,7 +46,6 @@ def rollup_day(day: date) -> int:
         (literal("referrer"), event.referrer, literal(""), in_day
          & (event.kind == "page_view") & event.referrer.is_not(None)),
     )  # fmt: skip
-    db.session.execute(delete(DailyCount).where(DailyCount.day == day))
     rows = []
     for kind, subject, outcome, where in groupings:
         query = (
@@ -57,9 +68,7 @@ def rollup_day(day: date) -> int:
                     "bots": int(bot_count or 0),
                 }
             )
-    if rows:
-        db.session.execute(db.insert(DailyCount), rows)
-    return len(rows)
+    return rows
 
 
 def prune(now: datetime, retention_days: int) -> dict[str, int]:

@@ -25,6 +25,7 @@ from app.infra.storage import Storage
 from app.jobs import enqueue_on_commit
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.user import User
+from app.services import analytics
 from app.services.exceptions import Conflict, DomainError, NotFound
 from app.services.images import keys, pipeline, presets
 
@@ -117,6 +118,7 @@ def create_upload(
         db.session.add(image)
         db.session.flush()
     _enqueue(image)
+    analytics.record("upload", user_id, subject=kind.value)
     return image, True
 
 
@@ -241,6 +243,7 @@ def save_crop(image: Image, data: dict[str, Any] | None) -> Image:
         pipeline.crop_box_for(preset, crop, image.width, image.height)
     _bump(image, crop=crop.to_json(), status=ImageStatus.UPLOADED, error=None)
     _enqueue(image)
+    analytics.record("crop_save", image.user_id, subject=image.kind.value)
     return image
 
 

@@ -164,6 +164,11 @@ class Platform:
     def profile_url(self, account: PlatformAccount) -> str | None:
         return None
 
+    def followers(self, account: PlatformAccount) -> int | None:
+        """How many follow the account now (reach), where the platform tells us; None where it
+        does not. May raise the PushFailure classes, like any call to the platform."""
+        return None
+
     def revoke(self, account: PlatformAccount) -> None:
         """Give the token back where the platform allows it; errors are the caller's to ignore."""
         return None  # platforms without a revocation endpoint forget the token on our side only
@@ -217,6 +222,13 @@ class Adapter(Platform, ABC):
     def finish_choice(self, pending: dict[str, Any], chosen: list[str]) -> list[Connection]:
         """After ChooseAccounts: the connections for the remote ids the person picked."""
         raise NotImplementedError
+
+
+def whole_count(value: Any) -> int | None:
+    """A count from a platform's JSON, or None when it is missing or not a count."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def network_failure(exc: requests.RequestException) -> RetryLater:

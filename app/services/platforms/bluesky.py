@@ -43,6 +43,7 @@ from app.services.platforms.base import (
     network_failure,
     reset_from_epoch,
     retry_after,
+    whole_count,
 )
 
 PROFILE = "app.bsky.actor.profile"
@@ -225,6 +226,19 @@ class Bluesky(Adapter):
         blob = value.get(FIELDS[slot])
         ref = (blob.get("ref") or {}).get("$link") if isinstance(blob, dict) else None
         return ref == blob_cid(data)
+
+    def followers(self, account: PlatformAccount) -> int | None:
+        # An AppView view: the PDS answers it by proxying to the AppView it is set up with
+        # (api.bsky.app for bsky.social); a PDS without one refuses, and reach is not recorded.
+        http = PlatformHttp()
+        try:
+            profile = self._xrpc(
+                http, account, "GET", "app.bsky.actor.getProfile",
+                params={"actor": account.remote_id},
+            )  # fmt: skip
+        finally:
+            http.close()
+        return whole_count((profile or {}).get("followersCount"))
 
     def refresh(self, account: PlatformAccount) -> None:
         http = PlatformHttp()

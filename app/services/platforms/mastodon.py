@@ -39,6 +39,7 @@ from app.services.platforms.base import (
     network_failure,
     reset_from_iso,
     retry_after,
+    whole_count,
 )
 
 SCOPES = "read:accounts write:accounts"
@@ -233,6 +234,10 @@ class Mastodon(Adapter):
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         response = self._call(account, "GET", "/api/v1/accounts/verify_credentials")
         return json_body(response).get(FIELDS[slot])
+
+    def followers(self, account: PlatformAccount) -> int | None:
+        response = self._call(account, "GET", "/api/v1/accounts/verify_credentials")
+        return whole_count(json_body(response).get("followers_count"))
 
     def revoke(self, account: PlatformAccount) -> None:
         app = db.session.scalar(

@@ -33,6 +33,7 @@ from app.services.platforms.base import (
     json_body,
     network_failure,
     reset_from_epoch,
+    whole_count,
 )
 
 AVATAR_LIMIT = 700 * 1024  # X refuses avatars over 700 KB (tweepy packs them the same way)
@@ -200,6 +201,10 @@ class X(Adapter):
     def current_image_url(self, account: PlatformAccount, slot: str) -> str | None:
         response = self._call(account, "GET", "/1.1/account/verify_credentials.json")
         return json_body(response).get(SHOWN[slot])
+
+    def followers(self, account: PlatformAccount) -> int | None:
+        response = self._call(account, "GET", "/1.1/account/verify_credentials.json")
+        return whole_count(json_body(response).get("followers_count"))
 
     def revoke(self, account: PlatformAccount) -> None:
         if not account.access_token or not self.is_configured():

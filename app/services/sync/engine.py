@@ -28,6 +28,7 @@ from app.extensions import db
 from app.jobs import enqueue_on_commit
 from app.models import AccountSlot, AccountStatus, Image, PlatformAccount, SyncTask, TaskStatus
 from app.models.sync import OPEN
+from app.services import analytics
 from app.services.images.library import storage
 from app.services.ops import metrics
 from app.services.platforms import connections, get
@@ -224,6 +225,10 @@ def _finish(task: SyncTask, status: TaskStatus, error: str | None) -> None:
     _changed(task)
     metrics.count_push(task.account.platform, status.value)
     request = task.request
+    analytics.record(
+        "sync_task", task.user_id, subject=task.account.platform, outcome=status.value,
+        duration_ms=int((task.finished_at - request.created_at).total_seconds() * 1000),
+    )  # fmt: skip
     if request.finished_at is None and all(
         t.status not in OPEN for t in request.tasks if t is not task
     ):
