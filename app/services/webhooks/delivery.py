@@ -28,7 +28,6 @@ from app.jobs import enqueue_on_commit
 from app.models import DeliveryStatus, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.services.notifications import events
 from app.services.webhooks import endpoints
-from app.services.webhooks.endpoints import utcnow
 
 TEST_TYPE = "webhook.test"
 # A try holds its delivery this long (more than the request timeout), so the delayed job and the
@@ -50,7 +49,7 @@ def _body(type: str, at: datetime, data: dict) -> str:
 
 
 def _new_delivery(endpoint: WebhookEndpoint, type: str, body: str, event_id: int | None):
-    now = utcnow()
+    now = endpoints.utcnow()
     delivery = WebhookDelivery(
         endpoint_id=endpoint.id,
         event_id=event_id,
@@ -99,7 +98,7 @@ def send_test(endpoint: WebhookEndpoint) -> WebhookDelivery:
     """A `webhook.test` delivery, tried once (disabled endpoints too, to check a fix before
     re-enabling); its outcome does not count towards disabling. The caller commits."""
     data = {"message": "A test event from Linkarooie.", "endpoint_id": endpoint.id}
-    return _new_delivery(endpoint, TEST_TYPE, _body(TEST_TYPE, utcnow(), data), None)
+    return _new_delivery(endpoint, TEST_TYPE, _body(TEST_TYPE, endpoints.utcnow(), data), None)
 
 
 def retry_delays() -> list[timedelta]:
@@ -180,7 +179,7 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime):
 
 def attempt(delivery_id: int, now: datetime | None = None) -> str | None:
     """Try one delivery if it is due; its status afterwards, or None when not ours to try."""
-    now = now or utcnow()
+    now = now or endpoints.utcnow()
     if not _claim(delivery_id, now):
         return None
     delivery = db.session.get(WebhookDelivery, delivery_id)
@@ -272,7 +271,7 @@ def disable(endpoint: WebhookEndpoint, now: datetime) -> None:
 
 def due(now: datetime | None = None) -> list[int]:
     """Deliveries whose next try is due: what the sweep sends (lost or late delayed jobs)."""
-    now = now or utcnow()
+    now = now or endpoints.utcnow()
     return list(
         db.session.scalars(
             select(WebhookDelivery.id)
@@ -288,7 +287,7 @@ def due(now: datetime | None = None) -> list[int]:
 
 def prune(now: datetime | None = None) -> int:
     """Drop finished deliveries older than KEEP_LOG (the log is for recent trouble)."""
-    now = now or utcnow()
+    now = now or endpoints.utcnow()
     return (
         db.session.execute(
             delete(WebhookDelivery).where(
