@@ -269,3 +269,17 @@ def test_redirects_are_not_followed(app, pat, clock, run_jobs, webhook_receiver)
         assert "Redirects are not followed" in sent.last_error
     finally:
         elsewhere.stop()
+
+
+def test_the_sweep_drops_log_entries_after_30_days(app, pat, clock, run_jobs, webhook_receiver):
+    add_endpoint(pat, webhook_receiver)
+    emit(pat)
+    run_jobs()
+    clock.move(days=29)
+    emit(pat)
+    run_jobs()
+    assert len(deliveries()) == 2
+    clock.move(days=2)
+    sweep(run_jobs)
+    [kept] = deliveries()
+    assert kept.created_at == clock.now - timedelta(days=2) and len(kept.attempt_log) == 1

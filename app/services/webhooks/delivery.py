@@ -288,14 +288,14 @@ def due(now: datetime | None = None) -> list[int]:
 def prune(now: datetime | None = None) -> int:
     """Drop finished deliveries older than KEEP_LOG (the log is for recent trouble)."""
     now = now or endpoints.utcnow()
+    old = select(WebhookDelivery.id).where(
+        WebhookDelivery.status != DeliveryStatus.PENDING,
+        WebhookDelivery.created_at < now - KEEP_LOG,
+    )
+    # Attempts first: SQLite (the embedded default) does not enforce ON DELETE CASCADE.
+    db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(old)))
     return (
-        db.session.execute(
-            delete(WebhookDelivery).where(
-                WebhookDelivery.status != DeliveryStatus.PENDING,
-                WebhookDelivery.created_at < now - KEEP_LOG,
-            )
-        ).rowcount
-        or 0
+        db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(old))).rowcount or 0
     )
 
 

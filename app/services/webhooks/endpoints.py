@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.infra.http import UnsafeUrl, check_url
-from app.models import User, WebhookEndpoint
+from app.models import User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.services.exceptions import DomainError
 
 # The events a person can subscribe to, in the order the page lists them.
@@ -152,6 +153,11 @@ def enable(endpoint: WebhookEndpoint) -> None:
 
 
 def delete(endpoint: WebhookEndpoint) -> None:
+    """The endpoint and its log. Spelled out rather than left to ON DELETE CASCADE, which the
+    embedded default's SQLite does not enforce."""
+    sent = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
+    db.session.execute(sa_delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(sent)))
+    db.session.execute(sa_delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
     db.session.delete(endpoint)
 
 
