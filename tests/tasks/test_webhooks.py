@@ -283,3 +283,25 @@ def test_the_sweep_drops_log_entries_after_30_days(app, pat, clock, run_jobs, we
     sweep(run_jobs)
     [kept] = deliveries()
     assert kept.created_at == clock.now - timedelta(days=2) and len(kept.attempt_log) == 1
+
+
+def test_a_name_rebound_to_loopback_after_the_check_is_refused(
+    app, pat, clock, run_jobs, webhook_receiver, monkeypatch
+):
+    """DNS rebinding: the name looks public when checked, then connects to 127.0.0.1. The
+    connection's own peer is checked before anything is sent."""
+    from app.infra import http
+
+    port = webhook_receiver.url.rsplit(":", 1)[1]
+    endpoint_id = add_endpoint(pat, webhook_receiver)
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    endpoint.url = f"https://localhost:{port}/hooks"
+    db.session.commit()
+    monkeypatch.setitem(app.config, "ALLOW_INSECURE_PLATFORM_URLS", False)
+    monkeypatch.setattr(http, "_resolve", lambda host, port: ["93.184.215.14"])
+
+    emit(pat)
+    run_jobs()
+    assert webhook_receiver.received == []
+    [sent] = deliveries()
+    assert "private or local" in sent.last_error and sent.last_status_code is None
