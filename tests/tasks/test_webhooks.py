@@ -143,7 +143,9 @@ def test_failing_for_24_hours_gives_up_and_disables(app, pat, clock, run_jobs, w
     endpoint = db.session.get(WebhookEndpoint, endpoint_id)
     assert not endpoint.enabled and "24 hours" in endpoint.disabled_reason
     told = db.session.scalars(select(Event).where(Event.type == "webhook.disabled")).all()
-    assert [(e.user_id, e.data["endpoint_id"]) for e in told] == [(pat.id, endpoint_id)]
+    assert [(e.user_id, e.data) for e in told] == [
+        (pat.id, {"endpoint_id": endpoint_id, "host": "127.0.0.1"})
+    ]
 
     # Disabled: new events are not delivered...
     emit(pat)

@@ -55,7 +55,7 @@ def create() -> Response:
         db.session.rollback()
         return _page(422, form=form, errors=invalid.fields)
     db.session.commit()
-    return _page(201, new_secret=secret, new_secret_for=endpoint.id)
+    return _page(201, new_secret=secret)
 
 
 @bp.post("/settings/webhooks/<int:endpoint_id>/test")
@@ -74,7 +74,7 @@ def rotate(endpoint_id: int) -> Response:
     endpoint = owned_or_404(WebhookEndpoint, endpoint_id)
     secret = endpoints.rotate_secret(endpoint)
     db.session.commit()
-    return _page(new_secret=secret, new_secret_for=endpoint.id, rotated=True)
+    return _page(new_secret=secret, rotated=True)
 
 
 @bp.post("/settings/webhooks/<int:endpoint_id>/enable")

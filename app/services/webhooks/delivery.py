@@ -17,6 +17,7 @@ import json
 import secrets
 import time
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
@@ -266,7 +267,9 @@ def disable(endpoint: WebhookEndpoint, now: datetime) -> None:
         _finish(
             waiting, DeliveryStatus.GAVE_UP, now, waiting.last_error or "The webhook was disabled."
         )
-    events.emit(endpoint.user_id, "webhook.disabled", endpoint_id=endpoint.id, url=endpoint.url)
+    # The host only: people put tokens in webhook URLs' paths and queries.
+    host = urlsplit(endpoint.url).hostname
+    events.emit(endpoint.user_id, "webhook.disabled", endpoint_id=endpoint.id, host=host)
 
 
 def due(now: datetime | None = None) -> list[int]:

@@ -168,6 +168,5 @@ def as_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "url": endpoint.url,
         "events": list(endpoint.events or []),
         "enabled": endpoint.enabled,
-        "disabled_reason": endpoint.disabled_reason,
         "created_at": endpoint.created_at.isoformat() if endpoint.created_at else None,
     }
