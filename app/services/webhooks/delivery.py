@@ -31,8 +31,8 @@ from app.services.notifications import events
 from app.services.webhooks import endpoints
 
 TEST_TYPE = "webhook.test"
-# A try holds its delivery this long (more than the request timeout), so the delayed job and the
-# sweep running at once send it once; a worker that dies mid-try frees it when this runs out.
+# A try holds its delivery this long (at least, and three request timeouts), so the delayed job
+# and the sweep running at once send it once; a worker that dies mid-try frees it afterwards.
 LEASE = timedelta(minutes=2)
 EXCERPT = 200  # characters of a response body kept for the log
 KEEP_LOG = timedelta(days=30)
@@ -113,6 +113,10 @@ def give_up_after() -> timedelta:
     return timedelta(seconds=int(current_app.config["WEBHOOK_GIVE_UP_AFTER"]))
 
 
+def _lease() -> timedelta:
+    return max(LEASE, timedelta(seconds=3 * float(current_app.config["WEBHOOK_TIMEOUT"])))
+
+
 def _claim(delivery_id: int, now: datetime) -> bool:
     claimed = db.session.execute(
         update(WebhookDelivery)
@@ -121,7 +125,7 @@ def _claim(delivery_id: int, now: datetime) -> bool:
             WebhookDelivery.status == DeliveryStatus.PENDING,
             or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
         )
-        .values(next_attempt_at=now + LEASE)
+        .values(next_attempt_at=now + _lease())
     ).rowcount
     db.session.commit()
     return bool(claimed)
