@@ -222,6 +222,7 @@ def test_a_test_event_is_tried_once(app, pat, clock, run_jobs, webhook_receiver)
     assert db.session.get(WebhookEndpoint, endpoint_id).failing_since is None
 
     ok = delivery.send_test(endpoint)
+    assert delivery.send_test(endpoint) is ok  # one waiting test at a time
     db.session.commit()
     run_jobs()
     got = webhook_receiver.received[-1]

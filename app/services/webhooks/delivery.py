@@ -97,7 +97,18 @@ def on_event(event: Event) -> None:
 
 def send_test(endpoint: WebhookEndpoint) -> WebhookDelivery:
     """A `webhook.test` delivery, tried once (disabled endpoints too, to check a fix before
-    re-enabling); its outcome does not count towards disabling. The caller commits."""
+    re-enabling); its outcome does not count towards disabling. While one is still waiting,
+    that one is the answer: pressing the button ten times does not send ten requests. The
+    caller commits."""
+    waiting = db.session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint.id,
+            WebhookDelivery.type == TEST_TYPE,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+        )
+    )
+    if waiting is not None:
+        return waiting
     data = {"message": "A test event from Linkarooie.", "endpoint_id": endpoint.id}
     return _new_delivery(endpoint, TEST_TYPE, _body(TEST_TYPE, endpoints.utcnow(), data), None)
 
