@@ -155,18 +155,11 @@ def register_blueprints(app: Flask) -> None:
     from app.blueprints.profile import bp as profile_bp
     from app.blueprints.public import bp as public_bp
     from app.blueprints.sync import bp as sync_bp
+    from app.blueprints.webhooks import bp as webhooks_bp
 
     blueprints = (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp)
-    for bp in (
-        *blueprints,
-        connections_bp,
-        sync_bp,
-        profile_bp,
-        admin_bp,
-        metrics_bp,
-        public_bp,
-        analytics_bp,
-    ):
+    others = (connections_bp, sync_bp, profile_bp, admin_bp, metrics_bp, public_bp)
+    for bp in (*blueprints, *others, analytics_bp, webhooks_bp):
         app.register_blueprint(bp)
 
 

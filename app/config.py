@@ -252,6 +252,14 @@ class Config:
     # How often scheduled looks that are due are looked for: the catch-up after downtime (or a
     # lost delayed job), so a schedule runs at most this late once everything is back.
     SCHEDULE_SWEEP_INTERVAL = env_int("SCHEDULE_SWEEP_INTERVAL", 60)
+    # Webhooks: a failed delivery is tried again after each of WEBHOOK_RETRY_DELAYS (seconds,
+    # comma-separated; the last repeats) until WEBHOOK_GIVE_UP_AFTER seconds after its first
+    # attempt; an endpoint failing that long is disabled. The sweep every WEBHOOK_SWEEP_INTERVAL
+    # seconds sends what is due (the catch-up for lost delayed jobs).
+    WEBHOOK_RETRY_DELAYS = os.environ.get("WEBHOOK_RETRY_DELAYS", "5,300,1800,7200,18000,36000")
+    WEBHOOK_GIVE_UP_AFTER = env_int("WEBHOOK_GIVE_UP_AFTER", 24 * 3600)
+    WEBHOOK_SWEEP_INTERVAL = env_int("WEBHOOK_SWEEP_INTERVAL", 60)
+    WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10)  # seconds per delivery attempt
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # The bearer token Prometheus scrapes GET /metrics with (signed-in admins need none); unset,

@@ -49,6 +49,7 @@ pytest_plugins = [
     "tests.peers.youtube_fixture",
     "tests.peers.facebook_fixture",
     "tests.peers.pds",
+    "tests.peers.webhook_receiver",
 ]
 
 PROFILE = os.environ.get("LINKAROOIE_TEST_PROFILE", "services")

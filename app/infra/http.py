@@ -1,10 +1,13 @@
 """HTTP to platforms, with an SSRF guard on every address a person can type.
 
-People type their Mastodon instance or Bluesky PDS; without a guard, "connect" would let anyone
-make our servers call http://169.254.169.254/ or the database next door. So a URL must be https
-and every address its host resolves to must be public, checked when the URL is entered and again
-before each request (DNS can change in between). ALLOW_INSECURE_PLATFORM_URLS lifts both rules
-for development and tests against loopback servers; production refuses to start with it.
+People type their Mastodon instance or Bluesky PDS (or a webhook endpoint); without a guard,
+"connect" would let anyone make our servers call http://169.254.169.254/ or the database next
+door. So a URL must be https and every address its host resolves to must be public, checked when
+the URL is entered and again before each request (DNS can change in between). The address each
+connection actually reaches is checked too, before anything is sent: a name that resolves to a
+public address for the check and to a private one a moment later (DNS rebinding) gets nowhere.
+ALLOW_INSECURE_PLATFORM_URLS lifts these rules for development and tests against loopback
+servers; production refuses to start with it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from flask import current_app
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from app.services.exceptions import DomainError
 
@@ -63,13 +69,64 @@ def check_url(url: str) -> None:
         raise UnsafeUrl("The address must start with https://.")
     host = parts.hostname or ""
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        addresses = _resolve(host, parts.port or 443)
     except (socket.gaierror, UnicodeError):
         raise UnsafeUrl(f"{host} could not be found (check the spelling).") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global or address.is_multicast:
+    for address in addresses:
+        if not _is_public(address):
             raise UnsafeUrl(f"{host} points to a private or local network address.")
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    return [info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+def _is_public(raw: str) -> bool:
+    address = ipaddress.ip_address(raw.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return address.is_global and not address.is_multicast
+
+
+def _refuse_private_peer(sock: socket.socket, host: str) -> None:
+    peer = sock.getpeername()[0]
+    if not _is_public(peer):
+        sock.close()
+        raise UnsafeUrl(f"{host} points to a private or local network address.")
+
+
+class _PeerCheckedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _refuse_private_peer(sock, self.host)
+        return sock
+
+
+class _PeerCheckedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:  # before the TLS handshake: nothing sent yet
+        sock = super()._new_conn()
+        _refuse_private_peer(sock, self.host)
+        return sock
+
+
+class _PeerCheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PeerCheckedHTTPConnection
+
+
+class _PeerCheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PeerCheckedHTTPSConnection
+
+
+class PeerCheckedAdapter(HTTPAdapter):
+    """Refuses a connection whose peer is not a public address, whatever the name resolved to
+    when check_url looked."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _PeerCheckedHTTPPool,
+            "https": _PeerCheckedHTTPSPool,
+        }
 
 
 class PlatformHttp:
@@ -79,6 +136,9 @@ class PlatformHttp:
     def __init__(self, timeout: float | None = None):
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        if not _insecure_allowed():
+            self.session.mount("https://", PeerCheckedAdapter())
+            self.session.mount("http://", PeerCheckedAdapter())
         self.timeout = timeout or current_app.config["PLATFORM_HTTP_TIMEOUT"]
 
     def request(self, method: str, url: str, **kwargs) -> requests.Response:

@@ -30,6 +30,7 @@ SCHEDULE: dict[str, str] = {
     "watch_drift": "DRIFT_WATCH_INTERVAL",
     "run_due_schedules": "SCHEDULE_SWEEP_INTERVAL",
     "record_reach": "REACH_INTERVAL",
+    "send_due_webhooks": "WEBHOOK_SWEEP_INTERVAL",
 }
 
 

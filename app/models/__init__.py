@@ -14,6 +14,7 @@ from app.models.session import UserSession
 from app.models.sync import SyncRequest, SyncTask, TaskStatus
 from app.models.sync_preferences import SyncPreferences
 from app.models.user import Role, User
+from app.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AnalyticsEvent",
@@ -45,4 +46,8 @@ __all__ = [
     "Role",
     "User",
     "UserSession",
+    "DeliveryStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -4,4 +4,13 @@ Importing this package registers every job by name (see app.jobs), which is how 
 them without importing this package.
 """
 
-from app.tasks import analytics, events, images, mail, maintenance, schedules, sync  # noqa: F401
+from app.tasks import (  # noqa: F401
+    analytics,
+    events,
+    images,
+    mail,
+    maintenance,
+    schedules,
+    sync,
+    webhooks,
+)

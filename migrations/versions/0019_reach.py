@@ -1,7 +1,7 @@
 """reach: follower counts per account per day
 
 Revision ID: 0019_reach
-Revises: 0016_events
+Revises: 0018_webhooks
 Create Date: 2026-11-29 22:53:27
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0019_reach"
-down_revision = "0016_events"
+down_revision = "0018_webhooks"
 branch_labels = None
 depends_on = None
 

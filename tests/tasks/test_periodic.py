@@ -17,6 +17,7 @@ from app.tasks.images import sweep_orphaned_files
 from app.tasks.maintenance import purge_stale_sessions, reconcile_lost_work
 from app.tasks.schedules import run_due_schedules
 from app.tasks.sync import refresh_platform_tokens, watch_drift
+from app.tasks.webhooks import send_due_webhooks
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
     assert SCHEDULE["refresh_platform_tokens"] == "TOKEN_REFRESH_INTERVAL"
     assert SCHEDULE["watch_drift"] == "DRIFT_WATCH_INTERVAL"
     assert SCHEDULE["run_due_schedules"] == "SCHEDULE_SWEEP_INTERVAL"
+    assert SCHEDULE["send_due_webhooks"] == "WEBHOOK_SWEEP_INTERVAL"
     assert schedule(app) == {
         reconcile_lost_work: app.config["RECONCILE_INTERVAL"],
         sweep_orphaned_files: app.config["SWEEP_INTERVAL"],
@@ -61,6 +63,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
         watch_drift: 300,
         run_due_schedules: 60,
         record_reach: 3600,
+        send_due_webhooks: 60,
     }
 
 

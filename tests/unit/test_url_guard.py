@@ -33,6 +33,7 @@ def insecure():
         "https://169.254.169.254",  # cloud metadata
         "https://[::1]",
         "https://[fe80::1]",
+        "https://[::ffff:127.0.0.1]",  # IPv4-mapped loopback
         "https://0.0.0.0",
         "https://100.64.0.1",  # carrier-grade NAT
     ],

@@ -138,6 +138,7 @@ def good_values(
         "slot": "avatar",  # a connected account's drift actions
         "scheduled_release_id": "1",  # unknown: 404
         "table": "links",  # an analytics table's CSV (/analytics/<table>.csv)
+        "endpoint_id": "1",  # a webhook endpoint; unknown: 404
     }
 
 

@@ -97,3 +97,4 @@ from app.blueprints.api import me  # noqa: E402,F401
 from app.blueprints.api import profile  # noqa: E402,F401
 from app.blueprints.api import schedules  # noqa: E402,F401
 from app.blueprints.api import sync  # noqa: E402,F401
+from app.blueprints.api import webhooks  # noqa: E402,F401

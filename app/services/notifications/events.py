@@ -6,6 +6,7 @@ Types (keep the names: webhook subscribers and email preferences use them):
 - release.completed (every step went well) / release.failed (some or all failed: which, why)
 - connection.expired / connection.expiring (within 7 days)
 - drift.detected, schedule.ran, image.ready
+- webhook.disabled (an endpoint failed for 24 hours and deliveries to it stopped)
 - security.* — password_changed, email_changed, identity_linked, identity_unlinked,
   api_token_created, new_device_sign_in: always told, never switched off
 """
@@ -30,6 +31,7 @@ TYPES = (
     "drift.detected",
     "schedule.ran",
     "image.ready",
+    "webhook.disabled",
     "security.password_changed",
     "security.email_changed",
     "security.identity_linked",
