@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, text
 
 from app.extensions import db
@@ -191,3 +192,20 @@ def test_link_clicks_are_counted_and_only_real_links_redirect(client, make_user,
     assert client.get(hrefs[0]).status_code == 404
     clicks = [(e.kind, e.subject) for e in flushed(run_jobs) if e.kind == "link_click"]
     assert clicks == [("link_click", "https://pat.example/blog")]
+
+
+@pytest.mark.services  # the Redis list every web process feeds
+def test_each_process_gathers_visits_and_appends_them_in_batches(app, redis_client, monkeypatch):
+    from app.services.analytics import recording
+
+    buffer = recording.RedisBuffer(redis_client, app.config["QUEUE_PREFIX"] + "analytics-test")
+    monkeypatch.setattr(recording, "BATCH", 3)
+    buffer.add("one")
+    buffer.add("two")
+    assert redis_client.llen(buffer.key) == 0  # gathered in the process, not a round trip each
+    buffer.add("three")  # a full batch goes at once
+    assert redis_client.llen(buffer.key) == 3
+    buffer.add("four")
+    assert buffer.take(10) == ["one", "two", "three", "four"]  # the process's own gathered too
+    buffer._push_quietly()  # what the timer thread does every PUSH_SECONDS
+    assert redis_client.llen(buffer.key) == 0

@@ -1,6 +1,6 @@
 """Recording events without slowing what is being measured: each event is appended to a buffer
-(a Redis list shared by every process, or this process's memory in the embedded default) and
-the `flush_analytics` job writes what has gathered in one batch insert.
+(a Redis list shared by every process, fed in batches; or this process's memory in the embedded
+default) and the `flush_analytics` job writes what has gathered in one batch insert.
 
 Recording never fails the request it describes: a buffer that cannot be reached drops the event
 (logged), and the page is answered as usual.
@@ -8,9 +8,12 @@ Recording never fails the request it describes: a buffer that cannot be reached 
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import threading
+import time
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +32,8 @@ KINDS = frozenset(
 )
 VISITS = frozenset({"page_view", "link_click", "avatar_fetch", "banner_fetch"})
 MEMORY_LIMIT = 100_000  # events a process holds before dropping the oldest (embedded default)
+PUSH_SECONDS = 0.5  # how long a process gathers events before appending them to Redis
+BATCH = 500
 
 
 class MemoryBuffer:
@@ -45,15 +50,60 @@ class MemoryBuffer:
 
 
 class RedisBuffer:
+    """A Redis list every process appends to. Each process gathers its events for up to
+    PUSH_SECONDS and appends them in one call (from a timer thread, or at once when BATCH have
+    gathered), so a page view costs a list append, not a round trip to Redis. What a process
+    holds when it is killed outright (at most PUSH_SECONDS of visits) is lost; a clean exit
+    pushes it."""
+
     def __init__(self, redis, key: str) -> None:
         self.redis, self.key = redis, key
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._pid: int | None = None
 
     def add(self, event: str) -> None:
-        self.redis.rpush(self.key, event)
+        self._started()
+        with self._lock:
+            self._pending.append(event)
+            full = len(self._pending) >= BATCH
+        if full:
+            self.push()
+
+    def push(self) -> None:
+        with self._lock:
+            events, self._pending = self._pending, []
+        if events:
+            self.redis.rpush(self.key, *events)
 
     def take(self, count: int) -> list[str]:
+        self.push()  # this process's own gathered events first
         taken = self.redis.lpop(self.key, count) or []
         return [item.decode() if isinstance(item, bytes) else item for item in taken]
+
+    def _started(self) -> None:
+        # One timer per process, started in the process that records (gunicorn forks workers
+        # after the app is made; a forked copy must not push its parent's events again).
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._pending = []
+        threading.Thread(target=self._every_moment, name="analytics-push", daemon=True).start()
+        atexit.register(self._push_quietly)
+
+    def _every_moment(self) -> None:
+        while True:
+            time.sleep(PUSH_SECONDS)
+            self._push_quietly()
+
+    def _push_quietly(self) -> None:
+        try:
+            self.push()
+        except Exception:
+            log.warning("analytics events dropped: Redis could not be reached", exc_info=True)
 
 
 class Recorder:
