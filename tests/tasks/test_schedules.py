@@ -24,19 +24,11 @@ from app.jobs import enqueue
 from app.models import Image, ImageKind, ScheduledRelease, ScheduleStatus, SyncRequest
 from app.services.images import library
 from app.services.sync import schedule_runs, schedules
+from tests.clock import Clock
 from tests.conftest import empty_queues, scheduled_jobs
 from tests.sync_support import connect_mastodon, ready_images, settle, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def move(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ followed. Both profiles: a real RQ worker in this process, or the in-process bac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -19,15 +19,7 @@ from app.jobs import enqueue
 from app.models import DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
 from app.services.notifications import events
 from app.services.webhooks import delivery, endpoints
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def move(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
+from tests.clock import Clock
 
 
 @pytest.fixture
