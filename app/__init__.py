@@ -150,6 +150,7 @@ def register_blueprints(app: Flask) -> None:
     from app.blueprints.main import bp as main_bp
     from app.blueprints.media import bp as media_bp
     from app.blueprints.metrics import bp as metrics_bp
+    from app.blueprints.notifications import bp as notifications_bp
     from app.blueprints.oauth import bp as oauth_bp
     from app.blueprints.profile import bp as profile_bp
     from app.blueprints.public import bp as public_bp
@@ -158,6 +159,7 @@ def register_blueprints(app: Flask) -> None:
     blueprints = (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp)
     for bp in (*blueprints, connections_bp, sync_bp, profile_bp, admin_bp, metrics_bp, public_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(notifications_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

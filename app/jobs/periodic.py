@@ -29,6 +29,7 @@ SCHEDULE: dict[str, str] = {
     "rollup_analytics": "ANALYTICS_ROLLUP_INTERVAL",
     "watch_drift": "DRIFT_WATCH_INTERVAL",
     "run_due_schedules": "SCHEDULE_SWEEP_INTERVAL",
+    "warn_expiring_connections": "EXPIRY_WARNING_INTERVAL",
 }
 
 
