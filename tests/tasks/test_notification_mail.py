@@ -57,7 +57,7 @@ def test_a_release_of_four_steps_is_one_mail_with_both_parts_and_unsubscribe_hea
     release = _release(pat, run_jobs)
     run_jobs()
 
-    (mail,) = mail_sink.wait("pat@example.com")  # the pictures' "ready" digest is still waiting
+    (mail,) = mail_sink.wait("pat@example.com")
     assert mail["Subject"] == "Your release finished"
     assert "all 4 steps went well" in mail_sink.text(mail)
     assert f"/sync/{release.id}" in mail_sink.text(mail)
@@ -99,7 +99,7 @@ def test_one_click_unsubscribe_turns_off_only_that_type_without_signing_in(
     assert done.status_code == 200 and b"Unsubscribed" in done.data
     assert not preferences.wants_email(pat.id, "release.completed")
     assert preferences.wants_email(pat.id, "release.failed")
-    assert preferences.wants_email(pat.id, "image.ready")
+    assert preferences.wants_email(pat.id, "drift.detected")
 
     mail_sink.clear()
     _release(pat, run_jobs)  # the same pictures: every step skipped, i.e. completed
@@ -124,8 +124,10 @@ def test_a_forged_unsubscribe_link_is_refused(app, client, pat):
 
 
 def test_a_burst_of_events_is_one_digest_mail(app, pat, run_jobs, mail_sink):
-    for image_id in range(1, 11):
-        events.emit(pat.id, "image.ready", image_id=image_id, kind="avatar")
+    for account_id in range(1, 11):
+        events.emit(
+            pat.id, "drift.detected", account_id=account_id, platform="mastodon", slot="avatar"
+        )
     db.session.commit()
     run_jobs()
     assert mail_sink.to("pat@example.com") == []  # gathering for NOTIFY_DIGEST_SECONDS
@@ -140,12 +142,13 @@ def test_a_burst_of_events_is_one_digest_mail(app, pat, run_jobs, mail_sink):
     later = utcnow() + timedelta(seconds=app.config["NOTIFY_DIGEST_SECONDS"] + 1)
     outbox.send(message.id, now=later)
     (mail,) = mail_sink.wait("pat@example.com")
-    assert mail["Subject"] == "10 updates: an uploaded picture is ready"
-    assert mail_sink.text(mail).count("Your avatar is ready to use.") == 10
+    assert mail["Subject"] == "10 updates: a picture was changed on a platform (drift)"
+    text = mail_sink.text(mail)
+    assert text.count("The avatar on Mastodon was changed outside Linkarooie.") == 10
     assert mail["List-Unsubscribe"]
 
     # Once that mail went out, the next event starts a new one rather than joining it.
-    events.emit(pat.id, "image.ready", image_id=11, kind="banner")
+    events.emit(pat.id, "drift.detected", account_id=11, platform="mastodon", slot="banner")
     db.session.commit()
     run_jobs()
     assert db.session.scalar(db.select(db.func.count()).select_from(OutboxMessage)) == 2

@@ -137,6 +137,7 @@ def good_values(
         "link_id": "1.0123456789ab",  # a public page's link (/l/<id>): unknown ids are 404
         "slot": "avatar",  # a connected account's drift actions
         "scheduled_release_id": "1",  # unknown: 404
+        "event_id": "1",  # a notification: unknown or someone else's is 404
     }
 
 

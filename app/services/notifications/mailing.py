@@ -4,7 +4,7 @@
 - A release is mailed at once: one mail per release (its event), never one per step.
 - Other types gather for NOTIFY_DIGEST_SECONDS: the first event of a type opens a mail that is
   due after the window, and events of that type arriving meanwhile join it. So a burst of ten
-  "image ready" events is one short digest. Each mail holds one type, so its unsubscribe link
+  "drift detected" events is one short digest. Each mail holds one type, so its unsubscribe link
   turns off exactly what it is about.
 
 Nothing is lost or mailed twice: an event joins a mail in the same transaction that records it

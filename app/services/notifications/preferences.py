@@ -23,7 +23,6 @@ LABELS = {
     "connection.expiring": "A connection expires within 7 days",
     "drift.detected": "A picture was changed on a platform (drift)",
     "schedule.ran": "A scheduled look went out",
-    "image.ready": "An uploaded picture is ready",
 }
 
 
@@ -31,9 +30,14 @@ def label(type: str) -> str:
     return LABELS.get(type) or type.replace(".", " ").replace("_", " ").capitalize()
 
 
+# In the stream's vocabulary but not emitted: the images page already shows a picture turning
+# ready while its owner watches, and an event per upload would be noise.
+UNTOLD = ("image.ready",)
+
+
 def optional_types() -> list[str]:
     """The types a person may turn off, in the order the settings page lists them."""
-    return [t for t in TYPES if t not in SECURITY]
+    return [t for t in TYPES if t not in SECURITY and t not in UNTOLD]
 
 
 class InvalidUnsubscribe(DomainError):
