@@ -8,6 +8,7 @@ import re
 from app.extensions import db
 from app.models import NotificationPreference
 from app.services.notifications import events, preferences
+from tests.web.test_api_images import bearer
 
 
 def _bell_count(html: str) -> int:
@@ -120,3 +121,29 @@ def test_signing_in_from_a_new_device_is_a_security_notice(app, client, make_use
     (notice,) = events.latest(user.id)
     assert notice.type == "security.new_device_sign_in"
     assert notice.data == {"device": "Firefox on Windows"}
+
+
+def test_the_api_lists_pages_and_marks_read(app, client, make_user):
+    user, other = make_user(), make_user(email="other@example.com")
+    auth = bearer(user)  # its own "new API token" notice is the first
+    ids = [events.emit(user.id, "schedule.ran", schedule_id=i, release_id=i).id for i in (1, 2)]
+    theirs = events.emit(other.id, "schedule.ran", schedule_id=3, release_id=3).id
+    db.session.commit()
+
+    first = client.get("/api/v1/notifications?limit=2", headers=auth).json
+    assert [n["id"] for n in first["notifications"]] == ids[::-1]
+    assert first["unread"] == 3 and first["notifications"][0]["read"] is False
+    assert first["notifications"][0]["sentence"] == "Your scheduled look went out."
+    rest = client.get(f"/api/v1/notifications?before={first['next_before']}", headers=auth).json
+    assert [n["type"] for n in rest["notifications"]] == ["security.api_token_created"]
+    assert rest["next_before"] is None
+
+    marked = client.post("/api/v1/notifications/read", json={"ids": [ids[0], theirs]}, headers=auth)
+    assert marked.json == {"marked": 1, "unread": 2}
+    assert events.unread_count(other.id) == 1
+    assert client.post("/api/v1/notifications/read", json={}, headers=auth).json["unread"] == 0
+
+    bad = client.get("/api/v1/notifications?limit=0&before=x", headers=auth)
+    assert bad.status_code == 422 and set(bad.json["fields"]) == {"limit", "before"}
+    refused = client.post("/api/v1/notifications/read", json={"ids": "all"}, headers=auth)
+    assert refused.status_code == 422 and "ids" in refused.json["fields"]
