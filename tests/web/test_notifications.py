@@ -33,6 +33,9 @@ def test_the_bell_shows_the_unread_count_and_the_partial_follows_it(app, client,
     again = client.get("/notifications/bell", headers={"If-None-Match": bell.headers["ETag"]})
     assert again.status_code == 304
 
+    client.post("/sign-out")
+    assert client.get("/notifications/bell").status_code == 204  # nothing swapped into the header
+
 
 def test_the_list_marks_one_and_all_read(app, client, make_user, login):
     user = make_user()

@@ -67,9 +67,12 @@ def index():
 
 
 @bp.get("/notifications/bell")
-@login_required
 def bell():
-    """The header's count, polled by htmx: one COUNT query, and 304 while it has not changed."""
+    """The header's count, polled by htmx: one COUNT query, and 304 while it has not changed.
+    Signed out (the session ended in another tab): 204, so htmx leaves the header alone rather
+    than swapping a sign-in page into it."""
+    if not current_user.is_authenticated:
+        return "", 204
     count = events.unread_count(current_user.id)
     response = make_response(render_template("notifications/_bell.html", count=count))
     response.set_etag(f"bell-{current_user.id}-{count}")

@@ -62,7 +62,11 @@ def _gathering(user_id: int, type: str) -> OutboxMessage | None:
 def mail_event(event: Event) -> None:
     from app.services.notifications.mail import queue_mail
 
-    if event.outbox_id is not None:  # a second run of the fan-out: already in a mail
+    # Locked, so two copies of the fan-out job for one event cannot both mail it.
+    mailed = db.session.scalar(
+        select(Event.outbox_id).where(Event.id == event.id).with_for_update()
+    )
+    if mailed is not None:  # a second run of the fan-out: already in a mail
         return
     user = db.session.get(User, event.user_id)
     if user is None or not preferences.wants_email(user.id, event.type):
