@@ -151,6 +151,7 @@ def register_blueprints(app: Flask) -> None:
     from app.blueprints.main import bp as main_bp
     from app.blueprints.media import bp as media_bp
     from app.blueprints.metrics import bp as metrics_bp
+    from app.blueprints.notifications import bp as notifications_bp
     from app.blueprints.oauth import bp as oauth_bp
     from app.blueprints.profile import bp as profile_bp
     from app.blueprints.public import bp as public_bp
@@ -161,6 +162,7 @@ def register_blueprints(app: Flask) -> None:
     others = (connections_bp, sync_bp, profile_bp, admin_bp, metrics_bp, public_bp)
     for bp in (*blueprints, *others, analytics_bp, webhooks_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(notifications_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

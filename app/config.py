@@ -85,6 +85,11 @@ class Config:
     # doubling each time (capped at an hour), and given up after OUTBOX_MAX_ATTEMPTS attempts.
     OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
     OUTBOX_RETRY_BASE = env_int("OUTBOX_RETRY_BASE", 60)
+    # Notification mails (other than releases and security notices) wait this many seconds for
+    # more events of the same type, so a burst becomes one digest.
+    NOTIFY_DIGEST_SECONDS = env_int("NOTIFY_DIGEST_SECONDS", 120)
+    # How often to look for connections that end within 7 days and cannot renew themselves.
+    EXPIRY_WARNING_INTERVAL = env_int("EXPIRY_WARNING_INTERVAL", 6 * 3600)
 
     S3_BUCKET = os.environ.get("S3_BUCKET") or None
     S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None

@@ -20,7 +20,9 @@ from flask import current_app
 log = logging.getLogger(__name__)
 
 
-def build_message(to: str, subject: str, text: str, html: str) -> EmailMessage:
+def build_message(
+    to: str, subject: str, text: str, html: str, *, headers: dict[str, str] | None = None
+) -> EmailMessage:
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     message = EmailMessage()
     message["From"] = sender
@@ -29,6 +31,8 @@ def build_message(to: str, subject: str, text: str, html: str) -> EmailMessage:
     message["Date"] = datetime.now(UTC)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
     message["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a robot
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message

@@ -31,6 +31,7 @@ SCHEDULE: dict[str, str] = {
     "run_due_schedules": "SCHEDULE_SWEEP_INTERVAL",
     "record_reach": "REACH_INTERVAL",
     "send_due_webhooks": "WEBHOOK_SWEEP_INTERVAL",
+    "warn_expiring_connections": "EXPIRY_WARNING_INTERVAL",
 }
 
 

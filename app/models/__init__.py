@@ -5,6 +5,7 @@ from app.models.api_token import ApiToken
 from app.models.audit import AuditLog
 from app.models.event import Event
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
+from app.models.notification_preference import NotificationPreference
 from app.models.oauth import OAuthIdentity
 from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.platform import AccountSlot, AccountStatus, PlatformAccount, PlatformApp
@@ -38,6 +39,7 @@ __all__ = [
     "ImageKind",
     "ImageStatus",
     "ImageVariant",
+    "NotificationPreference",
     "OAuthIdentity",
     "HandleRedirect",
     "Profile",

@@ -22,6 +22,11 @@ class Event(db.Model):
     type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The mail that tells of it (several events can share a digest): set once, so a second run
+    # of the fan-out job never mails the same event twice.
+    outbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), nullable=False
     )

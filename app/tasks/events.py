@@ -2,7 +2,7 @@
 
 from app.extensions import db
 from app.jobs import DEFAULT, job
-from app.services.notifications import events
+from app.services.notifications import events, mailing  # noqa: F401  (mailing: the email consumer)
 
 
 @job(DEFAULT)

@@ -36,6 +36,16 @@ def revoke_platform_account(account_id: int) -> None:
 
 
 @job(SYNC)
+def warn_expiring_connections() -> int:
+    """Periodic: tell people a connection ends within 7 days (once per account and expiry)."""
+    from app.services.platforms import health
+
+    told = health.warn_expiring(datetime.now(UTC))
+    db.session.commit()
+    return told
+
+
+@job(SYNC)
 def refresh_platform_tokens() -> dict[str, int]:
     from app.services.platforms import health
 

@@ -1,7 +1,7 @@
 """webhooks: endpoints (URL, event types, encrypted secret), deliveries and their attempts
 
 Revision ID: 0018_webhooks
-Revises: 0016_events
+Revises: 0017_notification_prefs
 Create Date: 2026-11-29 22:54:55.831655
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0018_webhooks"
-down_revision = "0016_events"
+down_revision = "0017_notification_prefs"
 branch_labels = None
 depends_on = None
 

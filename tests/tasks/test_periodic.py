@@ -16,7 +16,7 @@ from app.tasks.analytics import flush_analytics, record_reach, rollup_analytics
 from app.tasks.images import sweep_orphaned_files
 from app.tasks.maintenance import purge_stale_sessions, reconcile_lost_work
 from app.tasks.schedules import run_due_schedules
-from app.tasks.sync import refresh_platform_tokens, watch_drift
+from app.tasks.sync import refresh_platform_tokens, warn_expiring_connections, watch_drift
 from app.tasks.webhooks import send_due_webhooks
 from tests.factories import UserFactory
 
@@ -64,6 +64,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
         run_due_schedules: 60,
         record_reach: 3600,
         send_due_webhooks: 60,
+        warn_expiring_connections: app.config["EXPIRY_WARNING_INTERVAL"],
     }
 
 

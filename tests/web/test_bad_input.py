@@ -139,6 +139,7 @@ def good_values(
         "scheduled_release_id": "1",  # unknown: 404
         "table": "links",  # an analytics table's CSV (/analytics/<table>.csv)
         "endpoint_id": "1",  # a webhook endpoint; unknown: 404
+        "event_id": "1",  # a notification: unknown or someone else's is 404
     }
 
 

@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import update
 
 from app.extensions import db
-from app.models import AccountStatus, PlatformAccount, SyncRequest
+from app.models import AccountStatus, Event, PlatformAccount, SyncRequest
 from app.services.images.cleanup import sweep_orphans
 from app.services.sync import drift, releases
 from tests.drift_support import reencoded, slot_state, their_picture, watch_round
@@ -141,6 +141,25 @@ def test_keep_theirs_stays_quiet_until_the_picture_changes_again(
     due_again(account)
     watch_round(run_jobs)
     assert slot_state(account.id, "avatar") == "changed"
+
+
+def test_each_change_is_told_once_however_many_rounds_see_it(fake_mastodon, run_jobs, synced):
+    account, _ = synced
+
+    def told() -> list[dict]:
+        rows = db.session.scalars(db.select(Event).where(Event.type == "drift.detected"))
+        return [e.data for e in rows]
+
+    person_sets(fake_mastodon, "alice", "avatar", their_picture(seed=43))
+    watch_round(run_jobs)
+    due_again(account)
+    watch_round(run_jobs)  # the same change, seen again
+    assert [(d["account_id"], d["slot"]) for d in told()] == [(account.id, "avatar")]
+
+    person_sets(fake_mastodon, "alice", "avatar", their_picture(seed=44))
+    due_again(account)
+    watch_round(run_jobs)
+    assert len(told()) == 2
 
 
 def test_the_platforms_re_encoded_copy_of_ours_is_not_drift(fake_mastodon, run_jobs, synced):

@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AccountSlot, AccountStatus, PlatformAccount, SyncRequest
+from app.models import AccountSlot, AccountStatus, Event, PlatformAccount, SyncRequest
 from app.services.images import presets
 from app.services.platforms import connections, manual_platforms
 from app.services.platforms.base import Connection
@@ -168,6 +168,10 @@ def test_dismissed_steps_complete_the_release_too(client, auth, pat, run_jobs):
     # A step already done is not dismissed behind the person's back.
     again = client.post(f"/api/v1/sync/{sync_id}/tasks/{tasks[0]['id']}/dismiss", headers=auth)
     assert again.status_code == 409
+    # One notice for the release, when its last step closed; the dismissed step is not counted.
+    (notice,) = db.session.scalars(select(Event).where(Event.type.startswith("release."))).all()
+    assert notice.type == "release.completed"
+    assert notice.data == {"release_id": sync_id, "total": 1}
 
 
 def test_the_zip_holds_every_manual_file_and_the_steps(client, auth, pat, run_jobs):

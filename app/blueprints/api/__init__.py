@@ -94,6 +94,7 @@ def api_user() -> User:
 from app.blueprints.api import analytics  # noqa: E402,F401,I001
 from app.blueprints.api import images  # noqa: E402,F401
 from app.blueprints.api import me  # noqa: E402,F401
+from app.blueprints.api import notifications  # noqa: E402,F401
 from app.blueprints.api import profile  # noqa: E402,F401
 from app.blueprints.api import schedules  # noqa: E402,F401
 from app.blueprints.api import sync  # noqa: E402,F401

@@ -44,7 +44,11 @@ def start_session(user: User, remember: bool = False, *, method: str = "password
     )
     login_user(user, remember=remember, fresh=True)
     mark_authenticated()
-    audit.record("sign_in", user, client_ip(), method=method, remember=remember)
+    from app.blueprints.auth.settings import device_label
+
+    # The device is what tells a sign-in from somewhere new (a security notice; audit.py).
+    device = device_label(client_agent()) if client_agent() else None
+    audit.record("sign_in", user, client_ip(), method=method, remember=remember, device=device)
 
 
 def mark_authenticated() -> None:

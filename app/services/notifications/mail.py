@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, has_request_context, url_for
@@ -52,8 +53,16 @@ def site_url() -> str:
     raise RuntimeError("set PUBLIC_URL to send mail with links outside a web request")
 
 
-def queue_mail(kind: str, user: User, *, to: str | None = None, **payload: Any) -> OutboxMessage:
-    """Record a `kind` mail about `user` (to their address unless `to`); sent after commit.
+def queue_mail(
+    kind: str,
+    user: User,
+    *,
+    to: str | None = None,
+    delay: timedelta | None = None,
+    **payload: Any,
+) -> OutboxMessage:
+    """Record a `kind` mail about `user` (to their address unless `to`); sent after commit, or
+    `delay` later.
 
     `payload` is stored as is: ids and facts the message needs, never a token or link.
     """
@@ -68,9 +77,9 @@ def queue_mail(kind: str, user: User, *, to: str | None = None, **payload: Any) 
         payload=payload,
         status=OutboxStatus.PENDING,
         attempts=0,
-        next_attempt_at=utcnow(),
+        next_attempt_at=utcnow() + (delay or timedelta(0)),
     )
     db.session.add(message)
     db.session.flush()  # the id the job carries
-    enqueue_on_commit("send_outbox", message.id)
+    enqueue_on_commit("send_outbox", message.id, delay=delay or None)
     return message

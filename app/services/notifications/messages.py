@@ -25,7 +25,9 @@ def utcnow() -> datetime:
 @dataclass(frozen=True)
 class Kind:
     template: str  # templates/email/<template>.txt and .html
-    compose: Callable[[OutboxMessage, User], Context | None]  # None: no longer needed
+    # None: no longer needed. A context may carry "headers" (extra mail headers, e.g.
+    # List-Unsubscribe).
+    compose: Callable[[OutboxMessage, User], Context | None]
     has_links: bool = True
 
 
@@ -95,10 +97,18 @@ def _oauth_link(message: OutboxMessage, user: User) -> Context | None:
     }
 
 
+def _notify(message: OutboxMessage, user: User) -> Context | None:
+    from app.services.notifications import mailing
+
+    return mailing.compose(message, user)
+
+
 KINDS: dict[str, Kind] = {
     "verify": Kind("verify", _verify),
     "reset": Kind("reset", _reset),
     "email_change": Kind("email_change", _email_change),
     "email_changed": Kind("email_changed", _email_changed, has_links=False),
     "oauth_link": Kind("oauth_link", _oauth_link),
+    # Events from the stream (mailing.py); it records PUBLIC_URL itself: no request to ask.
+    "notify": Kind("notify", _notify, has_links=False),
 }

@@ -65,7 +65,9 @@ def _render(message: OutboxMessage, context: dict) -> object:
     context = {"user": message.user, **context}
     text = render_template(f"email/{kind.template}.txt", **context)
     html = render_template(f"email/{kind.template}.html", **context)
-    return build_message(message.recipient, context["subject"], text, html)
+    return build_message(
+        message.recipient, context["subject"], text, html, headers=context.get("headers")
+    )
 
 
 def _failed(message: OutboxMessage, exc: Exception, now: datetime) -> timedelta | None:

@@ -62,6 +62,17 @@ def save(user: User, platform: str, connection: Connection, *, ip: str | None = 
 
 
 def mark_expired(account: PlatformAccount, reason: str) -> None:
+    from app.services.notifications import events
+
+    if account.status is not AccountStatus.EXPIRED:  # told once per break, not per attempt
+        events.emit(
+            account.user_id,
+            "connection.expired",
+            account_id=account.id,
+            platform=account.platform,
+            handle=account.handle,
+            reason=reason[:300],
+        )
     account.status = AccountStatus.EXPIRED
     account.last_error = reason
 

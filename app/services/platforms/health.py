@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AccountStatus, PlatformAccount, User
+from app.models import AccountStatus, Event, PlatformAccount, User
 from app.services.accounts import audit
 from app.services.platforms import REGISTRY, connections
 from app.services.platforms.base import ReconnectNeeded, RetryLater
@@ -172,3 +172,48 @@ def health_of(account: PlatformAccount) -> AccountHealth:
         renews_at=renews_at,
         last_pushed_at=max(pushed) if pushed else None,
     )
+
+
+# Warning before a connection ends
+
+EXPIRY_WARNING = timedelta(days=7)
+
+
+def warn_expiring(now: datetime) -> int:
+    """Tell each person whose connection ends within 7 days with nothing to renew it (no refresh
+    token: they must reconnect). Once per account and expiry date, however many rounds see it;
+    a reconnection brings a new date, hence a new warning when that one nears. The caller
+    commits."""
+    from app.services.notifications import events
+
+    accounts = db.session.scalars(
+        select(PlatformAccount).where(
+            PlatformAccount.status == AccountStatus.CONNECTED,
+            PlatformAccount.refresh_token.is_(None),
+            PlatformAccount.expires_at.is_not(None),
+            PlatformAccount.expires_at > now,
+            PlatformAccount.expires_at <= now + EXPIRY_WARNING,
+        )
+    ).all()
+    told = 0
+    for account in accounts:
+        expires = account.expires_at.isoformat()
+        earlier = db.session.scalars(
+            select(Event.data).where(
+                Event.user_id == account.user_id, Event.type == "connection.expiring"
+            )
+        )
+        if any(
+            d.get("account_id") == account.id and d.get("expires_at") == expires for d in earlier
+        ):
+            continue
+        events.emit(
+            account.user_id,
+            "connection.expiring",
+            account_id=account.id,
+            platform=account.platform,
+            handle=account.handle,
+            expires_at=expires,
+        )
+        told += 1
+    return told

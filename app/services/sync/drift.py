@@ -152,6 +152,8 @@ def _record(
     live_print: str | None,
     now: datetime,
 ) -> None:
+    was_changed = row.drift_status == CHANGED and row.drift_for == row.sha256
+    was_print = row.live_fingerprint
     row.drift_error = None
     row.drift_checked_at = now
     row.drift_for = row.sha256
@@ -176,6 +178,8 @@ def _record(
         row.live_key = key
     elif status != CHANGED or live is None:
         _drop_live(row)
+    if status == CHANGED and not (was_changed and was_print == live_print):
+        _tell_changed(account, row)  # once per change, not on every later check that sees it
     row.live_fingerprint = live_print
     row.drift_status = status
 
@@ -353,3 +357,16 @@ def _download(url: str) -> bytes:
             return bytes(data)
     finally:
         http.close()
+
+
+def _tell_changed(account: PlatformAccount, row: AccountSlot) -> None:
+    from app.services.notifications import events
+
+    events.emit(
+        account.user_id,
+        "drift.detected",
+        account_id=account.id,
+        platform=account.platform,
+        handle=account.handle,
+        slot=row.slot,
+    )

@@ -34,7 +34,7 @@ from app.services.ops import metrics
 from app.services.platforms import connections, get
 from app.services.platforms.base import PROFILE_SLOT, Permanent, ReconnectNeeded, RetryLater
 from app.services.profiles import fitting
-from app.services.sync import progress
+from app.services.sync import notices, progress
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +233,7 @@ def _finish(task: SyncTask, status: TaskStatus, error: str | None) -> None:
         t.status not in OPEN for t in request.tasks if t is not task
     ):
         request.finished_at = task.finished_at
+        notices.release_finished(request)
 
 
 def _changed(task: SyncTask) -> None:

@@ -24,7 +24,7 @@ from app.services.exceptions import Conflict, NotFound
 from app.services.images.library import EXTENSIONS, storage
 from app.services.platforms import get
 from app.services.platforms.manual import ManualPlatform
-from app.services.sync import progress
+from app.services.sync import notices, progress
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,7 @@ def _close(task: SyncTask, status: TaskStatus) -> SyncTask:
     release = task.request
     if release.finished_at is None and all(t.status not in OPEN for t in release.tasks):
         release.finished_at = now
+        notices.release_finished(release)
     _changed(task)
     return task
 

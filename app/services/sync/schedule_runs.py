@@ -27,6 +27,7 @@ from app.jobs import enqueue, enqueue_on_commit
 from app.models import Image, ImageKind, ScheduledRelease, ScheduleStatus, SyncRequest, User
 from app.services.exceptions import Conflict, DomainError
 from app.services.images import library
+from app.services.notifications import events
 from app.services.sync import releases, schedules
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ def _apply(schedule_id: int, now: datetime) -> ScheduleStatus | None:
     except DomainError as exc:
         schedule.status = ScheduleStatus.FAILED
         schedule.error = exc.message
+        events.emit(user.id, "schedule.ran", schedule_id=schedule.id, error=exc.message[:300])
         db.session.commit()
         log.info("scheduled release %s failed: %s", schedule_id, exc.message)
         return schedule.status
@@ -201,6 +203,7 @@ def _apply(schedule_id: int, now: datetime) -> ScheduleStatus | None:
         enqueue_on_commit("run_schedule", schedule.id, delay=schedule.revert_at - now)
     else:
         schedule.status = ScheduleStatus.DONE
+    events.emit(user.id, "schedule.ran", schedule_id=schedule.id, release_id=release.id)
     db.session.commit()
     log.info("scheduled release %s went out as release %s", schedule_id, release.id)
     return schedule.status
