@@ -174,9 +174,10 @@ def register_request_hooks(app: Flask) -> None:
         g.request_started = time.perf_counter()
         g.request_id_token = request_id_var.set(g.request_id)
         if not app.config.get("PUBLIC_URL"):
-            from app.services.notifications.mail import request_site_url
+            from app.services.notifications.mail import remember_local_site, request_site_url
 
             g.site_url_token = request_site_url.set(request.url_root)
+            remember_local_site(request.url_root)
 
     # First of all hooks, so the clock and the request id also cover requests that an earlier
     # hook turns away (bad input, a missing CSRF token, a rate limit).

@@ -13,6 +13,8 @@ from app.jobs import IMAGES, job
 from app.models.image import Image, ImageStatus
 from app.services.exceptions import DomainError
 from app.services.images import cleanup, processing
+from app.services.notifications import events
+from app.services.webhooks import endpoints as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ def process_image(image_id: int, revision: int | None = None) -> None:
             image_id, user_id, revision, variants, editor, processing_ms=round(elapsed * 1000)
         ):
             log.info("image %s processed: %d variants in %.2fs", image_id, len(variants), elapsed)
+            if webhooks.subscribed(user_id, "image.ready"):
+                kind = db.session.get(Image, image_id).kind.value
+                events.emit(user_id, "image.ready", image_id=image_id, kind=kind)
         else:
             log.info("image %s changed while processing; its newer job finishes it", image_id)
         db.session.commit()

@@ -179,3 +179,25 @@ def test_security_notices_cannot_be_turned_off(app, pat, run_jobs, mail_sink):
     run_jobs()
     (mail,) = mail_sink.wait("pat@example.com")
     assert mail["Subject"] == "Security notice: Your password was changed"
+
+
+def test_without_public_url_notices_link_to_where_the_site_was_last_opened(
+    app, client, run_jobs, mail_sink, monkeypatch
+):
+    """The embedded default (`make run`) has no PUBLIC_URL: its job-made mails link to the
+    loopback address the person opened it at; a Host from elsewhere is never taken."""
+    from app.services.notifications import mail
+
+    monkeypatch.setattr(mail, "_local_site", None)
+    assert app.config["PUBLIC_URL"] is None
+    user = add_user("sam@example.com")
+    client.get("/", headers={"Host": "evil.example"})
+    assert mail.local_site() is None
+    client.get("/", headers={"Host": "127.0.0.1:5000"})
+    assert mail.local_site() == "http://127.0.0.1:5000"
+    events.emit(user.id, "release.completed", release_id=7, total=2)
+    db.session.commit()
+    run_jobs()
+    (sent,) = mail_sink.wait("sam@example.com")
+    assert "http://127.0.0.1:5000/sync/7" in mail_sink.text(sent)
+    assert sent["List-Unsubscribe"].startswith("<http://127.0.0.1:5000/notifications/unsubscribe/")

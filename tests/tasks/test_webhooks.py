@@ -300,3 +300,28 @@ def test_a_name_rebound_to_loopback_after_the_check_is_refused(
     assert webhook_receiver.received == []
     [sent] = deliveries()
     assert "private or local" in sent.last_error and sent.last_status_code is None
+
+
+def test_a_processed_upload_is_told_to_a_webhook_that_asked(
+    app, pat, clock, run_jobs, webhook_receiver, mail_sink
+):
+    from app.services.images import library
+    from tests.images import avatar_jpeg
+
+    library.create_upload(pat.id, "avatar", avatar_jpeg(seed=2), "first.jpg")
+    db.session.commit()
+    run_jobs()  # nobody asked yet: no event at all
+    assert db.session.scalar(select(db.func.count()).select_from(Event)) == 0
+
+    add_endpoint(pat, webhook_receiver, types=("image.ready",))
+    image, _ = library.create_upload(pat.id, "avatar", avatar_jpeg(seed=3), "second.jpg")
+    db.session.commit()
+    run_jobs()
+    run_jobs()  # the fan-out, then the delivery
+    [got] = webhook_receiver.received
+    assert got.verified, got.error
+    assert got.payload["type"] == "image.ready"
+    assert got.payload["data"] == {"image_id": image.id, "kind": "avatar"}
+    # For the webhook only: not in the person's list or bell, and not mailed.
+    assert events.unread_count(pat.id) == 0 and events.latest(pat.id) == []
+    assert mail_sink.to("pat@example.com") == []

@@ -174,6 +174,23 @@ def test_dismissed_steps_complete_the_release_too(client, auth, pat, run_jobs):
     assert notice.data == {"release_id": sync_id, "total": 1}
 
 
+def test_a_release_already_up_to_date_when_it_starts_is_told_once(client, auth, pat, run_jobs):
+    ready_images(pat, run_jobs)
+    add_manual(pat, "discord")
+    first = client.post("/api/v1/sync", json={}, headers=auth).json["id"]
+    for task in client.get(f"/api/v1/sync/{first}", headers=auth).json["tasks"]:
+        client.post(f"/api/v1/sync/{first}/tasks/{task['id']}/done", headers=auth)
+    again = client.post("/api/v1/sync", json={}, headers=auth).json["id"]
+    assert client.get(f"/api/v1/sync/{again}", headers=auth).json["status"] == "succeeded"
+    notices = db.session.scalars(
+        select(Event).where(Event.type.startswith("release.")).order_by(Event.id)
+    ).all()
+    assert [(n.type, n.data["release_id"]) for n in notices] == [
+        ("release.completed", first),
+        ("release.completed", again),
+    ]
+
+
 def test_the_zip_holds_every_manual_file_and_the_steps(client, auth, pat, run_jobs):
     ready_images(pat, run_jobs)
     add_manual(pat, "linkedin")

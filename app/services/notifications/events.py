@@ -40,6 +40,9 @@ TYPES = (
     "security.new_device_sign_in",
 )
 SECURITY = tuple(t for t in TYPES if t.startswith("security."))
+# For machines, not the person's list: emitted only when a webhook asked for it, and left out of
+# the in-app list, the bell and email.
+MACHINE_ONLY = ("image.ready",)
 
 _CONSUMERS: list[Callable[[Event], None]] = []
 
@@ -74,12 +77,14 @@ def fan_out(event_id: int) -> None:
 
 def unread_count(user_id: int) -> int:
     return db.session.scalar(
-        select(func.count()).where(Event.user_id == user_id, Event.read_at.is_(None))
+        select(func.count()).where(
+            Event.user_id == user_id, Event.read_at.is_(None), Event.type.not_in(MACHINE_ONLY)
+        )
     )
 
 
 def latest(user_id: int, limit: int = 50, before: int | None = None) -> list[Event]:
-    query = select(Event).where(Event.user_id == user_id)
+    query = select(Event).where(Event.user_id == user_id, Event.type.not_in(MACHINE_ONLY))
     if before is not None:
         query = query.where(Event.id < before)
     return list(db.session.scalars(query.order_by(Event.id.desc()).limit(limit)))

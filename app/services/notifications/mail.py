@@ -11,6 +11,7 @@ import logging
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context, url_for
 
@@ -25,6 +26,21 @@ log = logging.getLogger(__name__)
 # The site a request came in on (set by the web layer for each request). Links in mail use it
 # only when PUBLIC_URL is unset, i.e. the embedded default on someone's own machine.
 request_site_url: ContextVar[str | None] = ContextVar("request_site_url", default=None)
+# The embedded default runs its jobs in the web process and has no PUBLIC_URL: the address the
+# person last opened it at stands in for the notices its jobs mail. Loopback addresses only, so
+# a Host header sent from elsewhere never chooses where other people's links point.
+_local_site: str | None = None
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def remember_local_site(url_root: str) -> None:
+    global _local_site
+    if (urlsplit(url_root).hostname or "") in LOOPBACK_HOSTS:
+        _local_site = url_root.rstrip("/")
+
+
+def local_site() -> str | None:
+    return _local_site
 
 
 def external_url(endpoint: str, *, _base: str | None = None, **values: Any) -> str:

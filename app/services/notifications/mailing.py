@@ -69,7 +69,9 @@ def mail_event(event: Event) -> None:
     if mailed is not None:  # a second run of the fan-out: already in a mail
         return
     user = db.session.get(User, event.user_id)
-    if user is None or not preferences.wants_email(user.id, event.type):
+    if event.type in preferences.UNTOLD or user is None:
+        return
+    if not preferences.wants_email(user.id, event.type):
         return
     window = _window(event.type)
     message = _gathering(user.id, event.type) if window else None
@@ -79,9 +81,12 @@ def mail_event(event: Event) -> None:
 
 
 def _site() -> str | None:
-    # The fan-out runs in a job: only PUBLIC_URL says where the site is. Without it (the
-    # embedded default on someone's own machine) a notice is mailed without links.
-    return current_app.config.get("PUBLIC_URL")
+    # The fan-out runs in a job, with no request to take the site's address from: PUBLIC_URL,
+    # else (the embedded default on someone's own machine) the loopback address it was last
+    # opened at. Without either, a notice is mailed without links.
+    from app.services.notifications.mail import local_site
+
+    return current_app.config.get("PUBLIC_URL") or local_site()
 
 
 def compose(message: OutboxMessage, user: User) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.keys import EMAIL_LINKS, verification_keys
 from app.models import NotificationPreference, User
 from app.services.exceptions import DomainError
-from app.services.notifications.events import SECURITY, TYPES
+from app.services.notifications.events import MACHINE_ONLY, SECURITY, TYPES
 
 LABELS = {
     "release.completed": "A release finished and every step went well",
@@ -30,9 +30,9 @@ def label(type: str) -> str:
     return LABELS.get(type) or type.replace(".", " ").replace("_", " ").capitalize()
 
 
-# In the stream's vocabulary but not emitted: the images page already shows a picture turning
-# ready while its owner watches, and an event per upload would be noise.
-UNTOLD = ("image.ready",)
+# Never mailed (events.MACHINE_ONLY): the images page already shows a picture turning ready as
+# its owner watches, and a mail per upload would be noise.
+UNTOLD = MACHINE_ONLY
 
 
 def optional_types() -> list[str]:

@@ -28,7 +28,7 @@ from app.services.exceptions import Conflict, DomainError, NotFound
 from app.services.platforms import REGISTRY, connections, get
 from app.services.platforms.base import PROFILE_SLOT
 from app.services.profiles import fitting
-from app.services.sync import manual, preferences, progress
+from app.services.sync import manual, notices, preferences, progress
 
 
 def utcnow() -> datetime:
@@ -123,9 +123,10 @@ def start(
             "None of the chosen accounts takes the chosen images"
             " (Sync settings say which pictures each account takes)."
         )
+    db.session.flush()
     if release.is_finished:  # every step was already up to date
         release.finished_at = utcnow()
-    db.session.flush()
+        notices.release_finished(release)
     # Slot by slot (every account's avatar, then every banner): two workers then start on
     # different accounts rather than the second waiting for the first's turn on one account.
     for task in sorted(release.tasks, key=lambda t: (t.slot, t.account_id)):

@@ -124,6 +124,16 @@ def listing(user: User) -> list[WebhookEndpoint]:
     )
 
 
+def subscribed(user_id: int, event_type: str) -> bool:
+    """Whether one of the person's enabled endpoints asked for `event_type`."""
+    found = db.session.scalars(
+        select(WebhookEndpoint.events).where(
+            WebhookEndpoint.user_id == user_id, WebhookEndpoint.enabled.is_(True)
+        )
+    )
+    return any(event_type in (types or []) for types in found)
+
+
 def rotate_secret(endpoint: WebhookEndpoint, now: datetime | None = None) -> str:
     """A new secret (shown once); the old one signs beside it for ROTATION_OVERLAP."""
     now = now or utcnow()
