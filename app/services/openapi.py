@@ -854,6 +854,8 @@ def type_text(schema: Schema) -> str:
 
 def fields(schema: Schema) -> list[dict[str, Any]]:
     """An object schema's fields (name, type, required, description); [] for anything else."""
+    if "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
     required = set(schema.get("required", ()))
     return [
         {
