@@ -291,3 +291,9 @@ def test_a_throttled_answer_matches_its_schema_and_the_document_is_not_throttled
         api.call("get", "/api/v1/me", auth, status=200)
     throttled = api.call("get", "/api/v1/me", auth, status=429)
     assert int(throttled.headers["Retry-After"]) > 0
+
+
+def test_settings_points_to_the_docs_and_the_docs_to_settings(client, make_user, login):
+    login(make_user(email="pat@example.com"))
+    assert 'href="/api/docs"' in client.get("/settings").text
+    assert 'href="/settings#settings-tokens"' in client.get("/api/docs").text
