@@ -8,6 +8,7 @@ come from the models and services, so a new status shows up here without an edit
 
 from __future__ import annotations
 
+import re
 from copy import deepcopy
 from functools import cache
 from typing import Any
@@ -405,8 +406,10 @@ def _json(schema: Schema) -> Schema:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _int_param(name: str) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": ID}
+def _path_param(name: str) -> Schema:
+    """`…_id` segments are ids (Flask's <int:…>); any other is a string (a preset key)."""
+    schema = ID if name.endswith("_id") else {"type": "string"}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def _query(name: str, description: str, schema: Schema | None = None) -> Schema:
@@ -433,21 +436,12 @@ def _op(
     description: str = "",
 ) -> tuple[str, str, Schema]:
     """One operation: `ok` is (status, description, JSON schema or None for no body)."""
-    params = [
-        _int_param(part[1:-1])
-        for part in path.split("/")
-        if part.startswith("{") and part != "{preset}"
-    ]
-    if "{preset}" in path:
-        params.append(
-            {"name": "preset", "in": "path", "required": True, "schema": {"type": "string"}}
-        )
-    params += query or []
+    params = [_path_param(name) for name in re.findall(r"\{(\w+)\}", path)] + (query or [])
     status, ok_text, ok_schema = ok
     responses: dict[str, Schema] = {str(status): {"description": ok_text}}
     if ok_schema is not None:
         responses[str(status)].update(_json(ok_schema) if "content" not in ok_schema else ok_schema)
-    codes = set(errors) | {401, 403, 429} | ({404} if params and "{" in path else set())
+    codes = set(errors) | {401, 403, 429} | ({404} if "{" in path else set())
     for code in sorted(codes):
         responses[str(code)] = {"$ref": f"#/components/responses/{_ERRORS[code]}"}
     scope = scope_needed(method.upper(), path)

@@ -62,9 +62,16 @@ def test_every_route_is_documented_and_every_documented_route_exists(app, spec):
         for rule in app.url_map.iter_rules()
         for method in rule.methods
     }
+    int_params = {
+        name for rule in app.url_map.iter_rules() for name in re.findall(r"<int:(\w+)>", rule.rule)
+    }
     for path, methods in spec["paths"].items():
         for method, operation in methods.items():
             assert operation["operationId"] == endpoints[(method, path)]
+            for param in operation.get("parameters", []):
+                if param["in"] == "path":
+                    integer = param["schema"].get("type") == "integer"
+                    assert integer == (param["name"] in int_params), (path, param)
             if operation["security"]:
                 assert operation["x-scope"] == api_tokens.scope_needed(method.upper(), path)
                 assert {"401", "403", "429"} <= set(operation["responses"])
