@@ -34,9 +34,19 @@ def _rate_key() -> str:
     return "api-ip:" + (request.remote_addr or "")
 
 
+# Endpoints anyone may call without a token, outside the API's rate limits (the API's own
+# description: the same static document for everyone).
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_document"})
+
+
+def _is_public() -> bool:
+    return request.endpoint in PUBLIC_ENDPOINTS
+
+
 limiter.limit(
     lambda: current_app.config["API_RATE_LIMIT"],
     key_func=_rate_key,
+    exempt_when=_is_public,
     error_message="Too many API requests for this token; see the Retry-After header.",
 )(bp)
 # Only refused authentications count here; once over, this address is refused for a while, good
@@ -58,6 +68,8 @@ def _unauthorized(message: str) -> Response:
 
 @bp.before_request
 def authenticate() -> Response | None:
+    if _is_public():
+        return None
     raw = _bearer()
     if not raw:
         return _unauthorized("Send your API token as 'Authorization: Bearer <token>'.")
@@ -95,6 +107,7 @@ from app.blueprints.api import analytics  # noqa: E402,F401,I001
 from app.blueprints.api import images  # noqa: E402,F401
 from app.blueprints.api import me  # noqa: E402,F401
 from app.blueprints.api import notifications  # noqa: E402,F401
+from app.blueprints.api import openapi  # noqa: E402,F401
 from app.blueprints.api import profile  # noqa: E402,F401
 from app.blueprints.api import schedules  # noqa: E402,F401
 from app.blueprints.api import sync  # noqa: E402,F401
