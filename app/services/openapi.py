@@ -17,6 +17,7 @@ from app.models import AccountStatus, ImageKind, ImageStatus, Role, ScheduleStat
 from app.services.accounts.api_tokens import SCOPES, scope_needed
 from app.services.analytics.dashboard import SERIES
 from app.services.analytics.recording import KINDS
+from app.services.notifications.events import TYPES as EVENT_STREAM_TYPES
 from app.services.sync import drift
 from app.services.webhooks.endpoints import EVENT_TYPES
 
@@ -304,6 +305,25 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "DeliveryQueued": _obj({"delivery_id": ID}),
+    "Notification": _obj(
+        {
+            "id": ID,
+            "type": _enum(EVENT_STREAM_TYPES),
+            "sentence": "string",
+            "data": {"type": "object"},
+            "read": "boolean",
+            "created_at": TIME,
+        }
+    ),
+    "Notifications": _obj(
+        {
+            "notifications": _list(_ref("Notification")),
+            "unread": COUNT,
+            "next_before": _null(ID),
+        }
+    ),
+    "MarkRead": _obj({}, {"ids": _list(ID)}),
+    "Marked": _obj({"marked": COUNT, "unread": COUNT}),
     "AnalyticsSummary": _obj(
         {
             "from": DAY,
@@ -720,6 +740,39 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
         "Send a test event",
         (202, "A job sends webhook.test.", _ref("DeliveryQueued")),
     ),
+    # Notifications
+    _op(
+        "get",
+        f"{V1}/notifications",
+        "api.list_notifications",
+        "Notifications",
+        "Your notifications, newest first",
+        (
+            200,
+            "A page of them, the unread count, and where the next page starts.",
+            _ref("Notifications"),
+        ),
+        query=[
+            _query("before", "Only notifications older than this id (a next_before).", ID),
+            _query(
+                "limit",
+                "How many (1 to 100, default 30).",
+                {"type": "integer", "minimum": 1, "maximum": 100},
+            ),
+        ],
+        errors=(422,),
+    ),
+    _op(
+        "post",
+        f"{V1}/notifications/read",
+        "api.read_notifications",
+        "Notifications",
+        "Mark notifications read",
+        (200, "How many changed, and what is still unread.", _ref("Marked")),
+        body=_body(_ref("MarkRead"), required=False),
+        errors=(422,),
+        description='`{}` marks all read; `{"ids": [...]}` those (others\' ids change nothing).',
+    ),
     # Analytics
     _op(
         "get",
@@ -796,6 +849,7 @@ def _document() -> Schema:
                 "Profile",
                 "Schedules",
                 "Webhooks",
+                "Notifications",
                 "Analytics",
                 "Documentation",
             )

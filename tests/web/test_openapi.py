@@ -261,6 +261,13 @@ def test_real_answers_match_their_schemas(
     assert events["events"]
     api.call("get", f"{V1}/analytics/events", auth, status=422, query="?type=nope")
 
+    # Notifications (creating the tokens and the webhook told the person some already)
+    listed = api.call("get", f"{V1}/notifications", auth, status=200, query="?limit=2").json
+    assert listed["notifications"] and listed["unread"] >= 1
+    marked = api.call("post", f"{V1}/notifications/read", auth, status=200, json={}).json
+    assert marked["unread"] == 0
+    api.call("get", f"{V1}/notifications", auth, status=422, query="?limit=0")
+
     # Errors: no token, a read-only token writing, someone else's id, an unreadable body
     no_token = api.call("get", f"{V1}/me", status=401)
     assert no_token.headers["WWW-Authenticate"].startswith("Bearer")
