@@ -11,6 +11,7 @@ import smtplib
 import ssl
 import uuid
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -19,12 +20,17 @@ from flask import current_app
 
 log = logging.getLogger(__name__)
 
+# RFC 5322's own line limit rather than the 78-character advice: a header holding one long
+# token (a List-Unsubscribe URL) would otherwise be split into RFC 2047 encoded words, which
+# mail clients do not read back as a URL.
+MAIL_POLICY = policy.default.clone(max_line_length=998)
+
 
 def build_message(
     to: str, subject: str, text: str, html: str, *, headers: dict[str, str] | None = None
 ) -> EmailMessage:
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject

@@ -66,6 +66,9 @@ def test_a_release_of_four_steps_is_one_mail_with_both_parts_and_unsubscribe_hea
     assert mail["List-Unsubscribe"] == f"<{unsubscribe}>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert unsubscribe.startswith(SITE + "/")
+    # As sent, on the wire: the URL itself, not RFC 2047 encoded words a client cannot read.
+    raw = dict(mail.raw_items())["List-Unsubscribe"]
+    assert raw.strip() == f"<{unsubscribe}>"
 
 
 def test_a_release_with_a_failed_step_names_the_platform_and_the_error(
