@@ -36,9 +36,9 @@ def test_unknown_types_are_refused(app, make_user):
 
 def test_the_in_app_list_unread_count_and_marking_read(app, make_user, seen):
     user, other = make_user(), make_user(email="other@example.com")
-    first = events.emit(user.id, "image.ready", image_id=1)
+    first = events.emit(user.id, "drift.detected", account_id=1)
     second = events.emit(user.id, "release.completed", release_id=2)
-    events.emit(other.id, "image.ready", image_id=3)
+    events.emit(other.id, "drift.detected", account_id=3)
     db.session.commit()
     assert events.unread_count(user.id) == 2
     assert [e.id for e in events.latest(user.id)] == [second.id, first.id]

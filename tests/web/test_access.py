@@ -166,7 +166,7 @@ def owned_token_id(make_user) -> Callable[[User], int]:
 def owned_event_id() -> Callable[[User], int]:
     # "analytics_events" would match <event_id> by name too: a notification is an `events` row.
     def make(owner: User) -> int:
-        return events.emit(owner.id, "image.ready", image_id=1, kind="avatar").id
+        return events.emit(owner.id, "schedule.ran", schedule_id=1, status="applied").id
 
     return make
 

@@ -24,7 +24,7 @@ def test_the_bell_shows_the_unread_count_and_the_partial_follows_it(app, client,
     assert _bell_count(page.text) == 0
 
     events.emit(user.id, "release.completed", release_id=5, total=2)
-    events.emit(user.id, "image.ready", image_id=1, kind="avatar")
+    events.emit(user.id, "schedule.ran", schedule_id=1, status="applied")
     db.session.commit()
     bell = client.get("/notifications/bell", headers={"HX-Request": "true"})
     assert bell.status_code == 200 and _bell_count(bell.text) == 2
@@ -66,7 +66,7 @@ def test_the_list_marks_one_and_all_read(app, client, make_user, login):
 
 def test_another_persons_notification_cannot_be_marked(app, client, make_user, login):
     owner, intruder = make_user(email="owner@example.com"), make_user(email="in@example.com")
-    theirs = events.emit(owner.id, "image.ready", image_id=1, kind="avatar")
+    theirs = events.emit(owner.id, "schedule.ran", schedule_id=1, status="applied")
     db.session.commit()
     login(intruder)
     assert client.post(f"/notifications/{theirs.id}/read").status_code == 404
