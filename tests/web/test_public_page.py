@@ -330,3 +330,14 @@ def _layers(wsgi_app):
     while wsgi_app is not None:
         yield wsgi_app
         wsgi_app = getattr(wsgi_app, "wsgi_app", None) or getattr(wsgi_app, "app", None)
+
+
+def test_an_edit_in_the_same_second_is_a_new_etag(client, pat):
+    user, _, _ = pat
+    profile = make_profile(user)
+    first = client.get("/@PatQ")
+    profile.bio = "Changed within the second."
+    db.session.commit()
+    again = client.get("/@PatQ", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200 and "Changed within the second." in again.text
+    assert again.headers["ETag"] != first.headers["ETag"]

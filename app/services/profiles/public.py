@@ -8,6 +8,7 @@ handle nobody ever had look the same to callers: both are `None`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -179,11 +180,24 @@ def load(handle: str, url_epoch: str = "") -> PublicProfile | None:
     parts = [
         str(profile.user_id),
         profile.updated_at.isoformat(),
+        # What the page shows, too: SQLite's now() has whole seconds, so two edits within one
+        # second would otherwise share a validator (and a rendered page).
+        _content_digest(profile),
         *(f"{kind}:{image_id}:{revision}" for kind, image_id, revision, _ in images),
         url_epoch,
     ]
     etag = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
     return PublicProfile(profile, user, etag, last_modified, shown)
+
+
+def _content_digest(profile: Profile) -> str:
+    shown = {
+        name: getattr(profile, name)
+        for name in ("handle", "display_name", "bio", "website", "location", "links")
+    }
+    shown.update(shown_fields=profile.shown_fields or {}, indexable=profile.indexable)
+    encoded = json.dumps(shown, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
 
 
 def with_images(entry: PublicProfile) -> PublicProfile:
