@@ -101,6 +101,15 @@ def nest_sqlite_savepoints(app: Flask) -> None:
             driver.execute("BEGIN")
 
 
+def scope_transactions(app: Flask) -> None:
+    """PostgreSQL: every transaction carries whose rows it may see (app/infra/row_security.py)."""
+    from app.extensions import db
+    from app.infra import row_security
+
+    with app.app_context():
+        row_security.install(db.engine)
+
+
 def trust_proxies(app: Flask) -> None:
     """Take the client's address and scheme from the last TRUSTED_PROXY_COUNT forwarded hops.
 
@@ -129,6 +138,7 @@ def register_extensions(app: Flask) -> None:
     init_keys(app)  # sessions signed with their own derived key; SECRET_KEY_FALLBACKS verify
     db.init_app(app)
     nest_sqlite_savepoints(app)
+    scope_transactions(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
@@ -166,9 +176,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from app.infra import row_security
     from app.services.ops import metrics
 
     def start_request() -> None:
+        # Nobody's rows until the request says whose (signing in, a token, a public page).
+        g.row_scope_token = row_security.start()
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
@@ -200,14 +213,19 @@ def register_request_hooks(app: Flask) -> None:
                 request.path,
                 response.status_code,
                 seconds,
-                # the id, never get_id(): that carries the session key, a secret
-                user_id=getattr(user, "id", None),
+                # the id, never get_id(): that carries the session key, a secret; from the
+                # identity map, since a committed row would be reloaded (another query, and
+                # after sign-out one the request may no longer see)
+                user_id=_identity(user),
                 remote_addr=request.remote_addr,
             )
         return response
 
     @app.teardown_request
     def end_request(_exc) -> None:
+        scope_token = g.pop("row_scope_token", None)
+        if scope_token is not None:
+            row_security.finish(scope_token)
         token = g.pop("request_id_token", None)
         if token is not None:
             request_id_var.reset(token)
@@ -230,6 +248,13 @@ SIGNED_IN_LINKS = (
     ("analytics.index", "Analytics"),
     ("auth.settings", "Settings"),
 )
+
+
+def _identity(user) -> int | None:
+    from sqlalchemy import inspect
+
+    state = inspect(user, raiseerr=False) if user is not None else None
+    return state.identity[0] if state is not None and state.identity else None
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db
+from app.infra import row_security
 from app.models import User
 
 T = TypeVar("T")
@@ -32,12 +33,17 @@ def load_user(session_id: str) -> User | None:
     parts = session_id.split(":")
     if len(parts) != 3 or not (parts[0].isdigit() and parts[1].isdigit()):
         return None  # a cookie from before server-side sessions, or tampered: signed out
+    # The cookie is signed, so its id is whose rows this request may see; if the checks below
+    # refuse it, the request goes back to seeing nobody's.
+    row_security.act_as(int(parts[0]))
     user = db.session.get(User, int(parts[0]))
     if user is None or user.session_version != int(parts[1]):
+        row_security.act_as(None)
         return None
     idle_limit = current_app.config["REMEMBER_COOKIE_DURATION"]
     record = sessions.find_live(user.id, parts[2], idle_limit=idle_limit)
     if record is None:
+        row_security.act_as(None)
         return None
     clean = not (db.session.new or db.session.dirty or db.session.deleted)
     if sessions.touch(record) and clean:
@@ -65,6 +71,21 @@ def owned_or_404(model: type[T], object_id: Any, *, owner: User | None = None) -
     if found is None:
         abort(404)
     return found
+
+
+def across_people(reason: str) -> Callable[[F], F]:
+    """The view must find people by something other than being signed in (an email, a link's
+    token, a handle): it sees every person's rows (row_security.bypass, logged with `reason`)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with row_security.bypass(reason):
+                return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
 
 
 def admin_required(view: F) -> F:

@@ -36,6 +36,7 @@ from sqlalchemy import text
 from app import create_app
 from app.config import Config
 from app.extensions import db
+from app.infra import row_security
 from app.infra.storage import LocalStorage
 
 pytest_plugins = [
@@ -96,14 +97,25 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
+# The app connects as its database's owner, as on a managed one-role database (Heroku): not a
+# superuser, so the row-level security policies (FORCE ROW LEVEL SECURITY) hold for it.
+APP_DB_ROLE = "linkarooie_owner"
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """A brand-new PostgreSQL database for this run, dropped at the end."""
+    """A brand-new PostgreSQL database for this run, owned by the app's role, dropped at the end."""
     name = f"linkarooie_test_{RUN_ID}"
     with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
+        role_exists = conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_DB_ROLE,)
+        ).fetchone()
+        if not role_exists:
+            conn.execute(f"CREATE ROLE {APP_DB_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(ADMIN_DB_URL, name)
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {APP_DB_ROLE}')
+    admin = urlsplit(_with_database(ADMIN_DB_URL, name))
+    yield urlunsplit(admin._replace(netloc=f"{APP_DB_ROLE}@{admin.hostname}:{admin.port or 5432}"))
     with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -255,10 +267,14 @@ def app(request: pytest.FixtureRequest, _app: Flask, queue_prefix: str) -> Itera
         # An empty queue whose jobs wait for run_jobs(), which runs them in the test's thread:
         # no race with a worker thread, no reconciler thread writing to the database mid-test.
         _app.extensions["jobs"] = InProcessBackend(_app, threaded=False)
+    # Test code arranges and inspects every person's rows; the requests it makes scope
+    # themselves as the app does (app/infra/row_security.py).
+    scope = row_security.start(bypass="tests")
     with _app.app_context():
         yield _app
         db.session.remove()
         _truncate_all()
+    row_security.finish(scope)
     _app.extensions.pop("analytics", None)  # buffered events and the cached salt go with the rows
     use_the_session_apps_limits()
     if EMBEDDED:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.extensions import db
+from app.infra import row_security
 from app.jobs.stats import record_job
 from app.logconfig import job_id_var
 
@@ -43,6 +44,8 @@ def job(queue: str = DEFAULT) -> Callable[[Callable], Callable]:
 
             current = get_current_job()
             token = job_id_var.set(current.id if current else f"inproc-{next(_inproc_ids)}")
+            # Jobs find their work by id across people (sweeps, queues); each run is logged.
+            scope_token = row_security.start(bypass=f"job {func.__name__}")
             started = time.perf_counter()
             outcome = "failed"
             try:
@@ -68,6 +71,7 @@ def job(queue: str = DEFAULT) -> Callable[[Callable], Callable]:
                     },
                 )
                 record_job(func.__name__, outcome, seconds)
+                row_security.finish(scope_token)
                 job_id_var.reset(token)
 
         run.queue_name = queue  # type: ignore[attr-defined]

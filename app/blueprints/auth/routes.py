@@ -10,7 +10,7 @@ from app.blueprints.auth import bp, limits
 from app.blueprints.auth.forms import ForgotForm, LoginForm, RegisterForm, ResetForm
 from app.blueprints.auth.session import client_ip, end_session, start_session
 from app.extensions import db
-from app.security import safe_next
+from app.security import across_people, safe_next
 from app.services.accounts import users
 from app.services.accounts.passwords import WeakPassword
 from app.services.accounts.tokens import ExpiredLink, InvalidLink
@@ -42,6 +42,7 @@ def link_problem(exc: InvalidLink, *, retry_endpoint: str, retry_label: str) -> 
 
 @bp.route("/sign-up", methods=["GET", "POST"])
 @limits.sign_up
+@across_people("sign up")
 def register() -> Response | str | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(home_url())
@@ -72,6 +73,7 @@ def register() -> Response | str | tuple[str, int]:
 @bp.route("/sign-in", methods=["GET", "POST"])
 @limits.sign_in_ip
 @limits.sign_in_account
+@across_people("sign in")
 def login() -> Response | tuple[str, int]:
     target = safe_next(request.values.get("next"), home_url())
     if current_user.is_authenticated:
@@ -100,6 +102,7 @@ def logout() -> Response:
 
 
 @bp.route("/verify/<token>", methods=["GET", "POST"])
+@across_people("email link")
 def verify(token: str) -> Response | tuple[str, int]:
     """In the browser signed in to the account, opening the link confirms it. Anywhere else it
     asks first (a POST), because confirming from elsewhere takes the account back from whoever
@@ -132,6 +135,7 @@ def verify(token: str) -> Response | tuple[str, int]:
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @limits.email_ip
 @limits.email_account
+@across_people("password reset")
 def forgot() -> str | tuple[str, int]:
     form = ForgotForm()
     if form.validate_on_submit():
@@ -144,6 +148,7 @@ def forgot() -> str | tuple[str, int]:
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@across_people("password reset")
 def reset(token: str) -> Response | str | tuple[str, int]:
     form = ResetForm()
     try:
@@ -169,6 +174,7 @@ def reset(token: str) -> Response | str | tuple[str, int]:
 
 
 @bp.get("/confirm-email/<token>")
+@across_people("email link")
 def confirm_email(token: str) -> Response | tuple[str, int]:
     signed_in_as = current_user.id if current_user.is_authenticated else None
     try:

@@ -15,6 +15,7 @@ from flask import current_app, g, request, session
 from flask_login import LoginManager, login_user, logout_user, user_loaded_from_cookie
 from flask_login.utils import decode_cookie
 
+from app.infra import row_security
 from app.keys import fallback_secrets
 from app.models import User, UserSession
 from app.services.accounts import audit, sessions
@@ -43,6 +44,7 @@ def start_session(user: User, remember: bool = False, *, method: str = "password
         user, method=method, remember=remember, ip=client_ip(), user_agent=client_agent()
     )
     login_user(user, remember=remember, fresh=True)
+    row_security.act_as(user.id)  # the rest of this request is theirs
     mark_authenticated()
     from app.blueprints.auth.settings import device_label
 
@@ -87,6 +89,7 @@ def end_session(user: User | None) -> None:
         audit.record("sign_out", user, client_ip())
     end_current_record()
     logout_user()
+    row_security.act_as(None)
     session.clear()
     # logout_user asked for the remember cookie to be deleted; clearing the session dropped that
     # request, and the browser would come straight back in with the cookie.

@@ -20,6 +20,7 @@ from flask_login import current_user, login_required
 from app.extensions import csrf, db
 from app.input import ID_MAX
 from app.models import Event
+from app.security import across_people
 from app.services.exceptions import DomainError
 from app.services.notifications import events, preferences
 from app.services.notifications.describe import describe
@@ -141,6 +142,7 @@ def save_settings():
 @bp.route("/notifications/unsubscribe/<token>", methods=["GET", "POST"])
 # RFC 8058 one-click: the mail client POSTs with no session; the signed link is the proof.
 @csrf.exempt
+@across_people("unsubscribe link")
 def unsubscribe(token: str):
     user, type = preferences.read_unsubscribe(token)
     if request.method == "POST":

@@ -23,6 +23,7 @@ from app.blueprints.oauth.routes import PENDING
 from app.blueprints.oauth.views import endpoint_url, oauth_error, settings_url
 from app.extensions import db, limiter
 from app.models import OAuthIdentity
+from app.security import across_people
 from app.services.accounts import audit, oauth_identities, users
 from app.services.notifications.mail import queue_mail
 
@@ -79,6 +80,7 @@ def page(identity: OAuthIdentity, form: LinkPasswordForm, status: int = 200) -> 
 
 
 @bp.get("/pending")
+@across_people("oauth sign in")
 def pending() -> Response:
     identity = held_identity()
     if identity is None:
@@ -89,6 +91,7 @@ def pending() -> Response:
 @bp.post("/pending/password")
 @sign_in_ip
 @pending_account
+@across_people("oauth sign in")
 def pending_password() -> Response:
     identity = held_identity()
     if identity is None:
@@ -112,6 +115,7 @@ def pending_password() -> Response:
 
 @bp.post("/pending/email")
 @email_ip
+@across_people("oauth sign in")
 def pending_email() -> Response:
     identity = held_identity()
     if identity is None:
@@ -140,6 +144,7 @@ def pending_email() -> Response:
 
 
 @bp.get("/confirm/<token>")
+@across_people("oauth sign in")
 def confirm(token: str) -> Response:
     identity = oauth_identities.read_link_token(token)  # InvalidLinkConfirmation -> 400 page
     return current_app.make_response(
@@ -150,6 +155,7 @@ def confirm(token: str) -> Response:
 
 
 @bp.post("/confirm/<token>")
+@across_people("oauth sign in")
 def confirm_post(token: str) -> Response:
     identity = oauth_identities.read_link_token(token)  # CSRFProtect has checked the form
     user = oauth_identities.confirm(identity, via="email", ip=request.remote_addr)

@@ -24,7 +24,7 @@ from app.blueprints.oauth.views import (
 )
 from app.extensions import db
 from app.htmx import is_htmx, render
-from app.security import safe_next
+from app.security import across_people, safe_next
 from app.services.accounts import oauth_identities
 from app.services.accounts.oauth_identities import Outcome
 from app.services.exceptions import DomainError
@@ -100,6 +100,7 @@ def reauth(provider: str) -> Response:
 
 
 @bp.get("/<provider>/callback")
+@across_people("oauth sign in")
 def callback(provider: str) -> Response:
     spec, client = provider_or_404(provider)
     intent = session.pop(INTENT, None) or {}

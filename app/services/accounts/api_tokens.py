@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from app.extensions import db
+from app.infra import row_security
 from app.models import ApiToken, User
 from app.services.accounts import audit
 from app.services.accounts.tokens import utcnow
@@ -84,10 +85,21 @@ def authenticate(raw: str, *, now: datetime | None = None) -> ApiToken | None:
     for a token made before its user's session version moved on (the account was recovered)."""
     if not raw.startswith(PREFIX) or len(raw) > 200:
         return None
+    # Which person the token is for is not known before this lookup (hence the bypass); from
+    # then on the request sees that person's rows only.
+    with row_security.bypass("api token"):
+        owner_id = db.session.scalar(
+            select(ApiToken.user_id).where(ApiToken.token_hash == hash_token(raw))
+        )
+    if owner_id is None:
+        return None
+    row_security.act_as(owner_id)
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw)))
     if token is None or token.revoked_at is not None:
+        row_security.act_as(None)
         return None
     if token.session_version != token.user.session_version:
+        row_security.act_as(None)
         return None
     now = now or utcnow()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
