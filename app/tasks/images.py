@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 
 from app.extensions import db
+from app.infra import row_security
 from app.jobs import IMAGES, job
 from app.models.image import Image, ImageStatus
 from app.services.exceptions import DomainError
@@ -35,6 +36,7 @@ def process_image(image_id: int, revision: int | None = None) -> None:
     if image.revision != revision or image.status is ImageStatus.READY:
         return  # a newer revision has its own job, or a duplicate delivery
     user_id = image.user_id
+    row_security.only(user_id)  # the rest of this job is one person's work
     if not processing.start(image_id, revision):
         db.session.rollback()
         return
@@ -71,6 +73,7 @@ def process_image(image_id: int, revision: int | None = None) -> None:
 @job(IMAGES)
 def delete_stored_files(user_id: int, keys: list[str]) -> None:
     """Delete the files a deleted image (or a replaced crop) let go of, unless still in use."""
+    row_security.only(user_id)
     deleted = cleanup.delete_unreferenced(user_id, keys)
     db.session.commit()
     log.info("deleted %d of %d stored file(s) for user %s", len(deleted), len(keys), user_id)

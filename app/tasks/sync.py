@@ -5,10 +5,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import select
 
 from app.extensions import db
+from app.infra import row_security
 from app.jobs import SYNC, job
-from app.models import PlatformAccount
+from app.models import PlatformAccount, SyncTask
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +19,9 @@ log = logging.getLogger(__name__)
 def run_sync_task(task_id: int) -> str | None:
     from app.services.sync import engine
 
+    owner_id = db.session.scalar(select(SyncTask.user_id).where(SyncTask.id == task_id))
+    if owner_id is not None:
+        row_security.only(owner_id)  # the push is one person's work
     status = engine.run(task_id)
     return status.value if status else None
 
