@@ -21,6 +21,7 @@ from sqlalchemy import select, text
 
 from app import create_app
 from app.extensions import db
+from app.infra import row_security
 from app.models import Image, ImageStatus
 from app.services.images import library, pipeline, presets
 from tests.conftest import make_test_config
@@ -75,7 +76,8 @@ class Request(threading.Thread):
 
     def run(self) -> None:
         try:
-            with self.app.app_context():
+            # A new thread starts with no row-security scope: this stands in for the request.
+            with self.app.app_context(), row_security.bypass("tests"):
                 image = db.session.get(Image, self.image_id)
                 assert image is not None and image.is_current in (True, False)
                 self.loaded.set()
