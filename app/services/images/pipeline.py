@@ -244,7 +244,7 @@ def crop_box_for(preset: Preset, crop: Crop, width: int, height: int) -> Box:
 
 # A head-and-shoulders square is about this many times the cascade's face box (brow to chin),
 # with the face a little above the middle, as in a portrait.
-HEAD_AND_SHOULDERS = 3.0
+HEAD_AND_SHOULDERS = 3.5
 FACE_ABOVE_CENTRE = 0.1  # of the square's side
 
 
