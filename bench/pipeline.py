@@ -8,6 +8,8 @@ one thread (VIPS_CONCURRENCY=1), "pyvips_2t_ms" on two; the table also shows bot
 threads. Every ratio compares medians of runs alternated in the same process, so load from
 elsewhere hits every contender alike. "quality_min" is the lowest SSIM of any output of either
 photo against a reference resize (bench/quality.py); it must not drop when the pipeline speeds up.
+The focus table: what finding the face (avatars) or the face/salient region (banners) on the
+editor copy adds to a job, on a 12 MP and a 2 MP photo with a real portrait in it (target < 150 ms).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from PIL import Image, ImageOps  # noqa: E402
 
+from app.services.images import focus  # noqa: E402
 from app.services.images import presets as presets_mod  # noqa: E402
 from app.services.images.encode import choose_format  # noqa: E402
 from app.services.images.pipeline import (  # noqa: E402
@@ -41,7 +44,7 @@ from app.services.images.pipeline import (  # noqa: E402
     make_variants,
 )
 from bench.quality import pipeline_quality  # noqa: E402
-from tests.unit import images  # noqa: E402
+from tests.unit import images, portraits  # noqa: E402
 
 try:
     import pyvips  # noqa: E402
@@ -158,6 +161,47 @@ def run_floor(data: bytes, jobs: Job) -> int:
     return n
 
 
+def portrait_photo(width: int, height: int) -> bytes:
+    """A camera JPEG with scikit-image's astronaut off-centre, her face ~1/12 of the width."""
+    canvas = portraits.background(width, height)
+    size = round(width * 0.45)
+    portraits.paste_astronaut(canvas, (round(width * 0.5), round(height * 0.1)), size)
+    return images.jpeg(canvas, quality=94)
+
+
+def measure_focus(reps: int) -> dict[str, dict[str, float]]:
+    """Median ms per image of focus.detect on the job's editor copy, for each kind, next to
+    make_variants for that kind's presets (what the job spent before), alternated."""
+    out = {}
+    for label, (w, h) in {"12 MP 4000x3000": (4000, 3000), "2 MP 1600x1200": (1600, 1200)}.items():
+        data = portrait_photo(w, h)
+        scale = min(1.0, 1600 / max(w, h))
+        editor = presets_mod.Preset(
+            "editor", "avatar", "linkarooie", round(w * scale), round(h * scale), 3_000_000,
+            ("jpeg",), "rect", "Editor copy", fixed=False,
+        )  # fmt: skip
+        copy = make_variants(data, Crop(), [editor])[0].data
+        for kind, kind_presets in (("avatar", AVATARS), ("banner", BANNERS)):
+            found = focus.detect(copy, kind, w, h)  # warm-up: the cascade loads once per process
+            detect, cpu, pipe = [], [], []
+            for _ in range(max(reps, 9)):
+                start, used = time.perf_counter(), time.process_time()
+                focus.detect(copy, kind, w, h)
+                detect.append((time.perf_counter() - start) * 1000)
+                cpu.append((time.process_time() - used) * 1000)
+                start = time.perf_counter()
+                make_variants(data, Crop(), kind_presets)
+                pipe.append((time.perf_counter() - start) * 1000)
+            out[f"{label} {kind}"] = {
+                "detect_ms": statistics.median(detect),
+                "best_ms": min(detect),
+                "cpu_ms": statistics.median(cpu),
+                "pipeline_ms": statistics.median(pipe),
+                "source": found["source"] if found else "failed",
+            }
+    return out
+
+
 def measure(
     runners: dict[str, Callable[[bytes, Job], int]], data: bytes, jobs: Job, reps: int
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
@@ -256,6 +300,25 @@ def main() -> None:
     if args.quality_only:
         print(json.dumps({"quality_min": round(quality_min, 4)}))
         return
+    found = measure_focus(args.reps)
+    # CPU time is what detection takes from the cores (both threads added up), whatever else
+    # runs on the machine; wall time on a busy machine mostly measures the others
+    print("\nFocus detection on the editor copy (photo with a real portrait), per image")
+    print(
+        f"  {'photo, kind':<30}{'found':>9}{'median':>10}{'best':>8}{'CPU':>8}"
+        f"{'vs make_variants':>19}"
+    )
+    for name, f in found.items():
+        print(
+            f"  {name:<30}{f['source']:>9}{f['detect_ms']:>8.0f}ms{f['best_ms']:>6.0f}ms"
+            f"{f['cpu_ms']:>6.0f}ms{f['detect_ms'] / f['pipeline_ms']:>18.2f}x"
+        )
+    slowest = max(f["detect_ms"] for f in found.values())
+    cpu = max(f["cpu_ms"] for f in found.values())
+    print(
+        f"focus: slowest median {slowest:.0f} ms wall, {cpu:.0f} ms CPU per image (target < 150) "
+        f"at load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end (other work on this machine)")
     for label, r in results.items():
         pipe = r[f"pipeline (default, {THREADS} threads)"]

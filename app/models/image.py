@@ -71,6 +71,10 @@ class Image(TimestampMixin, db.Model):
     # An upright, downscaled JPEG of the whole image for the crop editor (made by the job).
     preview_key: Mapped[str | None] = mapped_column(String(512), index=True)
     crop: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Where the subject is (services/images/focus.py), found once by the job on the editor copy:
+    # {"x", "y", "w", "h", "source": "face" | "salient"} in upright original pixels, or
+    # {"source": "none"}; NULL until looked for. Uncropped images are framed around it.
+    focus: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Bumped in SQL on every change that needs new files; a job saves its work only if the
     # revision it was queued for is still the latest (compare-and-set).
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

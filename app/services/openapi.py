@@ -102,9 +102,27 @@ SCHEMAS: dict[str, Schema] = {
             "width": _null("integer"),
             "height": _null("integer"),
             "error": _null("string"),
+            "focus": {
+                **_null(_ref("Focus")),
+                "description": "Where the subject is (the first crop centres on it); null "
+                "until the files are made, or when no face (avatar) or region was found.",
+            },
             "variants": _list(_ref("Variant")),
         },
         {"sync_id": {**ID, "description": "Only after make-current with auto-sync on."}},
+    ),
+    "Focus": _obj(
+        {
+            "x": "number",
+            "y": "number",
+            "w": "number",
+            "h": "number",
+            "source": {
+                "type": "string",
+                "enum": ["face", "salient"],
+                "description": "The most prominent face, or (banners) the most salient region.",
+            },
+        }
     ),
     "ImageAccepted": _obj({"id": ID, "kind": _enum(ImageKind), "status": _enum(ImageStatus)}),
     "Preset": _obj(

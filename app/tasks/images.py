@@ -48,10 +48,16 @@ def process_image(image_id: int, revision: int | None = None) -> None:
         if image is None:
             return
         max_pixels = current_app.config["MAX_IMAGE_PIXELS"]
-        variants, editor = processing.render(image, max_pixels=max_pixels)
+        variants, editor, focus = processing.render(image, max_pixels=max_pixels)
         elapsed = time.perf_counter() - started
         if processing.record_variants(
-            image_id, user_id, revision, variants, editor, processing_ms=round(elapsed * 1000)
+            image_id,
+            user_id,
+            revision,
+            variants,
+            editor,
+            processing_ms=round(elapsed * 1000),
+            found_focus=focus,
         ):
             log.info("image %s processed: %d variants in %.2fs", image_id, len(variants), elapsed)
             if webhooks.subscribed(user_id, "image.ready"):

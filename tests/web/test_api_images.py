@@ -59,7 +59,7 @@ def test_upload_is_202_then_the_image_reports_its_variants(client, auth, run_job
 
     assert run_jobs() == 1
     image = client.get(f"/api/v1/images/{body['id']}", headers=auth).get_json()
-    fields = {"id", "kind", "status", "current", "width", "height", "error", "variants"}
+    fields = {"id", "kind", "status", "current", "width", "height", "error", "focus", "variants"}
     assert set(image) == fields
     assert image["current"] is True  # a person's first banner becomes the current one
     assert (image["status"], image["width"], image["height"], image["error"]) == (

@@ -30,6 +30,8 @@ def _image_json(image: Image) -> dict[str, Any]:
         "width": image.width,
         "height": image.height,
         "error": image.error,
+        # where the subject is, when one was found: what the first crop is centred on
+        "focus": image.focus if (image.focus or {}).get("source") in ("face", "salient") else None,
         "variants": [
             {
                 "preset": v.preset_key,

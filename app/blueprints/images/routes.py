@@ -27,7 +27,7 @@ from app.htmx import hx_redirect, is_htmx, render
 from app.models.image import Image, ImageKind, ImageStatus
 from app.security import owned_or_404
 from app.services.exceptions import NotFound
-from app.services.images import library, presets
+from app.services.images import library, pipeline, presets
 from app.services.sync import auto
 
 THUMBS = {ImageKind.AVATAR: "thumb_avatar_256", ImageKind.BANNER: "thumb_banner_600"}
@@ -130,7 +130,10 @@ def _crop_context(image: Image) -> dict[str, Any]:
     )
     avatar_thumb = avatar.variant(THUMBS[ImageKind.AVATAR]) if avatar else None
     ready = image.status is ImageStatus.READY
+    first = pipeline.first_box(image.focus, library.presets_for(image), image.width, image.height)
     return {
+        # what the editor frames while the person has not (crop.js, like pipeline.first_crop)
+        "first_box": first.to_json() if first else None,
         "image": image,
         "presets": shown,
         "presets_json": [presets.as_dict(p) for p in shown],

@@ -242,6 +242,59 @@ def crop_box_for(preset: Preset, crop: Crop, width: int, height: int) -> Box:
     return Box(min(max(cx - w / 2, 0.0), width - w), min(max(cy - h / 2, 0.0), height - h), w, h)
 
 
+# A head-and-shoulders square is about this many times the cascade's face box (brow to chin),
+# with the face a little above the middle, as in a portrait.
+HEAD_AND_SHOULDERS = 3.5
+FACE_ABOVE_CENTRE = 0.1  # of the square's side
+
+
+def first_box(
+    focus: dict[str, Any] | None, presets: Sequence[Preset], width: int, height: int
+) -> Box | None:
+    """The box the editor opens with (and uncropped files use) for a detected `focus`, in the
+    upright original's pixels; None: no focus, the centre crop.
+
+    Avatars: a head-and-shoulders square around the face, no larger than the image. Banners:
+    the smallest box around the focus's centre from which crop_box_for gives every preset its
+    largest rectangle that fits (as the centre crop does), centred on the focus where the image
+    allows. Either is shifted to stay inside the image."""
+    if not focus or not presets or focus.get("source") not in ("face", "salient"):
+        return None
+    try:
+        fx, fy, fw, fh = (float(focus[k]) for k in ("x", "y", "w", "h"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    cx, cy = fx + fw / 2, fy + fh / 2
+    if presets[0].kind == "avatar":
+        if focus["source"] != "face":
+            return None
+        side = min(float(width), float(height), max(fw, fh) * HEAD_AND_SHOULDERS)
+        return _inside(cx, cy + FACE_ABOVE_CENTRE * side, side, side, width, height)
+    # each preset's largest rectangle is `largest` wide; a box `w` wide and `h` tall gives it
+    # when max(w, h * ratio) reaches that width (crop_box_for caps the rest)
+    largest = [(min(float(width), height * p.ratio), p.ratio) for p in presets]
+    w = min(t for t, _ in largest)
+    taller = [t / r for t, r in largest if t > w + 1e-6]
+    h = max(taller) if taller else min(t / r for t, r in largest)
+    return _inside(cx, cy, w, h, width, height)
+
+
+def _inside(cx: float, cy: float, w: float, h: float, width: int, height: int) -> Box:
+    w, h = min(w, float(width)), min(h, float(height))
+    return Box(min(max(cx - w / 2, 0.0), width - w), min(max(cy - h / 2, 0.0), height - h), w, h)
+
+
+def first_crop(
+    crop: Crop, focus: dict[str, Any] | None, presets: Sequence[Preset], width: int, height: int
+) -> Crop:
+    """The crop the files are made with and the editor opens on: the person's, or while they
+    have framed nothing (no box, not rotated: the focus was found upright), the focus's box."""
+    if crop.box is not None or crop.rotate:
+        return crop
+    box = first_box(focus, presets, width, height)
+    return crop if box is None else Crop(box, crop.rotate, crop.overrides)
+
+
 def make_variants(
     data: bytes,
     crop: Crop,

@@ -8,6 +8,7 @@ the files this run stored are removed again (unless some row uses them).
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -17,7 +18,7 @@ from app.infra.storage import StorageKeyNotFound
 from app.jobs import enqueue_on_commit
 from app.models.image import Image, ImageStatus, ImageVariant
 from app.services.exceptions import DomainError
-from app.services.images import cleanup, keys, pipeline, presets
+from app.services.images import cleanup, focus, keys, pipeline, presets
 from app.services.images.library import (
     EXTENSIONS,
     ORIGINAL_MISSING,
@@ -28,6 +29,8 @@ from app.services.images.library import (
     presets_for,
     storage,
 )
+
+log = logging.getLogger(__name__)
 
 # The cropper works on an upright JPEG copy: browsers cannot show HEIC, and a 50 MP original
 # would make the page crawl. Crop boxes are still saved in the original's pixels.
@@ -70,26 +73,47 @@ def editor_preset(image: Image) -> presets.Preset:
 
 def render(
     image: Image, *, max_pixels: int = pipeline.MAX_PIXELS
-) -> tuple[list[pipeline.Variant], pipeline.Variant | None]:
+) -> tuple[list[pipeline.Variant], pipeline.Variant | None, dict | None]:
     """Make every variant (and the editor copy when missing), in memory; stores nothing.
+    Returns (variants, editor copy or None, focus found now or None).
 
     The header checks run again first (the memory budget may be lower than at upload), so an
     image too demanding to decode fails with a reason instead of the worker running out of
-    memory.
+    memory. The focus is looked for once, on the editor copy; until the person frames the
+    picture themselves, the files are centred on it (pipeline.first_crop).
     """
     try:
         data = storage().get(image.original_key)
     except StorageKeyNotFound:
         raise DomainError(ORIGINAL_MISSING, status=410, code="original_missing") from None
     pipeline.check_budget(data, max_pixels=max_pixels, memory_budget=memory_budget())
-    crop = pipeline.Crop.from_json(image.crop)
-    variants = pipeline.make_variants(data, crop, presets_for(image), max_pixels=max_pixels)
     editor = None
     if not image.preview_key:
         editor = pipeline.make_variants(
             data, pipeline.Crop(), [editor_preset(image)], max_pixels=max_pixels
         )[0]
-    return variants, editor
+    found = None if image.focus is not None else _find_focus(image, editor)
+    kind_presets = presets_for(image)
+    crop = pipeline.first_crop(
+        pipeline.Crop.from_json(image.crop),
+        image.focus or found,
+        kind_presets,
+        image.width,
+        image.height,
+    )
+    variants = pipeline.make_variants(data, crop, kind_presets, max_pixels=max_pixels)
+    return variants, editor, found
+
+
+def _find_focus(image: Image, editor: pipeline.Variant | None) -> dict | None:
+    """The focus from the editor copy just made or the stored one (images from before focus
+    detection); None when it cannot be had now (the next run tries again)."""
+    try:
+        preview = editor.data if editor else storage().get(image.preview_key)
+    except StorageKeyNotFound:
+        log.warning("image %s: editor copy missing, no focus this time", image.id)
+        return None
+    return focus.detect(preview, image.kind.value, image.width, image.height)
 
 
 def _key(user_id: int, variant: pipeline.Variant) -> str:
@@ -105,10 +129,12 @@ def record_variants(
     editor: pipeline.Variant | None,
     *,
     processing_ms: int | None = None,
+    found_focus: dict | None = None,
 ) -> bool:
     """Store the files and, if `revision` is still the image's, replace its variant rows and
     mark it ready. Returns False (and leaves nothing behind) when the run turned out stale.
-    `processing_ms`: how long rendering took, kept for the admin page's pipeline numbers."""
+    `processing_ms`: how long rendering took, kept for the admin page's pipeline numbers;
+    `found_focus`: the focus this run found (render's third value), saved with the files."""
     lock_owner(user_id)  # a delete job for this person cannot remove what we are about to use
     if db.session.scalar(select(Image.revision).where(Image.id == image_id)) != revision:
         return False  # stale before we stored anything
@@ -123,6 +149,8 @@ def record_variants(
     }
     if editor is not None:
         values["preview_key"] = _key(user_id, editor)
+    if found_focus is not None:
+        values["focus"] = found_focus
     saved = db.session.execute(
         update(Image)
         .where(Image.id == image_id, Image.revision == revision)

@@ -3,7 +3,9 @@
 // The crop is kept exactly as the pipeline reads it (app/services/pipeline.py, Crop): boxes in
 // the original image's pixels, after `rotate` (clockwise, multiples of 90). The cropper shows a
 // downscaled upright copy, so boxes are scaled on the way in and out. cropBoxFor() mirrors
-// pipeline.crop_box_for(): change one, change the other.
+// pipeline.crop_box_for(), and effective() pipeline.first_crop(): change one, change the other.
+// While the person has framed nothing, the box is the server's first box (around the face or
+// the salient region it found; data-first-box), so most people only press Save.
 // Longer than ~300 lines on purpose: the cropper, the derivation, the previews and the save
 // button share one state object in one closure, and the page loads it without a bundler.
 (() => {
@@ -18,6 +20,7 @@
   const presets = JSON.parse(app.dataset.presets);
   const byKey = Object.fromEntries(presets.map((p) => [p.key, p]));
   const saved = JSON.parse(app.dataset.crop || "{}");
+  const firstBox = JSON.parse(app.dataset.firstBox || "null");
   const image = document.getElementById("crop-source");
   const field = document.getElementById("crop-value");
   const badge = document.getElementById("preview-source");
@@ -58,6 +61,13 @@
       w,
       h,
     };
+  }
+
+  // the crop the files are made with: until a box is drawn (and unrotated: the focus was found
+  // on the upright picture), the first box stands in for it
+  function effective() {
+    if (state.box || state.rotate || !firstBox) return state;
+    return { ...state, box: firstBox };
   }
 
   // --- editor image <-> original pixels --------------------------------------------------
@@ -114,10 +124,10 @@
   const mainRatio = kind === "avatar" ? 1 : NaN;
 
   function boxInCropper() {
-    if (mode) return cropBoxFor(byKey[mode], state, W, H);
-    if (kind === "avatar") return cropBoxFor(presets[0], state, W, H);
+    if (mode) return cropBoxFor(byKey[mode], effective(), W, H);
+    if (kind === "avatar") return cropBoxFor(presets[0], effective(), W, H);
     const [rw, rh] = turned() ? [H, W] : [W, H];
-    return state.box || { x: 0, y: 0, w: rw, h: rh };
+    return effective().box || { x: 0, y: 0, w: rw, h: rh };
   }
 
   function showInCropper() {
@@ -305,7 +315,7 @@
       const real = showing === "processed" ? processed[preset.key] : null;
       const useReal = real && real.complete && real.naturalWidth > 0;
       fig.dataset.showing = useReal ? "processed" : source ? "live" : "loading";
-      const box = useReal ? null : cropBoxFor(preset, state, W, H);
+      const box = useReal ? null : cropBoxFor(preset, effective(), W, H);
       for (const view of views) {
         const canvas = view.querySelector("canvas");
         const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
