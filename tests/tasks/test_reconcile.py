@@ -37,6 +37,7 @@ def test_a_lost_job_is_queued_again_and_the_image_gets_processed(app, run_jobs):
         "images": [image_id],
         "mail": [],
         "sync": [],
+        "exports": [],
     }
     assert run_jobs() == 1
     assert db.session.get(Image, image_id).status is ImageStatus.READY
@@ -44,7 +45,7 @@ def test_a_lost_job_is_queued_again_and_the_image_gets_processed(app, run_jobs):
 
 def test_recent_work_is_left_alone(app):
     _upload_and_lose_the_job(app)
-    assert reconcile(timedelta(minutes=15)) == {"images": [], "mail": [], "sync": []}
+    assert reconcile(timedelta(minutes=15)) == {"images": [], "mail": [], "sync": [], "exports": []}
     assert _queued(app) == 0
 
 
