@@ -7,15 +7,14 @@ app/services/accounts/export/.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, stream_with_context
+from flask import Blueprint, Response, current_app
 from flask_login import current_user, login_required
 
+from app.downloads import streamed_attachment
 from app.extensions import db
 from app.htmx import render
-from app.infra.storage import CHUNK, StorageKeyNotFound
 from app.models import DataExport
 from app.security import owned_or_404
 from app.services.accounts import export
@@ -62,26 +61,6 @@ def download(export_id: int) -> Response:
 
 
 def stream(row: DataExport) -> Response:
-    """The export's zip as an attachment, read from storage a chunk at a time (shared with the
-    API's download)."""
-    key = export.downloadable(row)
-    try:
-        source = current_app.extensions["storage"].open(key)
-    except StorageKeyNotFound:
-        raise export.ExportGone() from None
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            while chunk := source.read(CHUNK):
-                yield chunk
-        finally:
-            source.close()
-
-    filename = f"linkarooie-data-{row.created_at:%Y-%m-%d}-{row.id}.zip"
-    response = Response(stream_with_context(chunks()), mimetype="application/zip")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if row.bytes:
-        response.content_length = row.bytes
-    return response
+    """The export's zip as an attachment, streamed from storage."""
+    source, filename = export.open_download(row)
+    return streamed_attachment(source, "application/zip", filename, row.bytes)

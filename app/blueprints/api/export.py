@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import Response, jsonify, url_for
 
-from app.blueprints.account_data import stream
 from app.blueprints.api import api_user, bp
+from app.downloads import streamed_attachment
 from app.extensions import db
 from app.models import DataExport, ExportStatus
 from app.security import owned_or_404
@@ -44,4 +44,6 @@ def get_export(export_id: int) -> Response:
 
 @bp.get("/export/<int:export_id>/download")
 def download_export(export_id: int) -> Response:
-    return stream(owned_or_404(DataExport, export_id, owner=api_user()))
+    row = owned_or_404(DataExport, export_id, owner=api_user())
+    source, filename = export.open_download(row)
+    return streamed_attachment(source, "application/zip", filename, row.bytes)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import IO
 
 from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.infra.storage import Storage
+from app.infra.storage import Storage, StorageKeyNotFound
 from app.jobs import enqueue, enqueue_on_commit
 from app.models import DataExport, ExportStatus, User
 from app.models.export import RUNNING
@@ -126,6 +127,17 @@ def downloadable(export: DataExport) -> str:
     if export.status is not ExportStatus.READY or not export.storage_key:
         raise ExportNotReady(export)
     return export.storage_key
+
+
+def open_download(export: DataExport) -> tuple[IO[bytes], str]:
+    """The zip as an open stream (the caller closes it) and its file name; ExportGone when
+    expired or its file is missing, ExportNotReady before it is built."""
+    key = downloadable(export)
+    try:
+        source = _storage().open(key)
+    except StorageKeyNotFound:
+        raise ExportGone() from None
+    return source, f"linkarooie-data-{export.created_at:%Y-%m-%d}-{export.id}.zip"
 
 
 def stored_keys(user_id: int) -> list[str]:
