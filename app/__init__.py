@@ -151,6 +151,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.blueprints.account_data import bp as account_data_bp
     from app.blueprints.admin import bp as admin_bp
     from app.blueprints.analytics import bp as analytics_bp
     from app.blueprints.api import bp as api_bp
@@ -170,7 +171,7 @@ def register_blueprints(app: Flask) -> None:
 
     blueprints = (main_bp, health_bp, media_bp, oauth_bp, auth_bp, api_bp, images_bp)
     others = (connections_bp, sync_bp, profile_bp, admin_bp, metrics_bp, public_bp)
-    for bp in (*blueprints, *others, analytics_bp, webhooks_bp):
+    for bp in (*blueprints, *others, analytics_bp, webhooks_bp, account_data_bp):
         app.register_blueprint(bp)
     app.register_blueprint(notifications_bp)
 

@@ -265,6 +265,11 @@ class Config:
     WEBHOOK_GIVE_UP_AFTER = env_int("WEBHOOK_GIVE_UP_AFTER", 24 * 3600)
     WEBHOOK_SWEEP_INTERVAL = env_int("WEBHOOK_SWEEP_INTERVAL", 60)
     WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10)  # seconds per delivery attempt
+    # Data exports (Settings → Your data): a ready zip can be downloaded for
+    # EXPORT_RETENTION_DAYS days; the sweep every EXPORT_SWEEP_INTERVAL seconds deletes the
+    # expired ones. The zip is built in a temporary file (TMPDIR), never in memory.
+    EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7)
+    EXPORT_SWEEP_INTERVAL = env_int("EXPORT_SWEEP_INTERVAL", 3600)
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # The bearer token Prometheus scrapes GET /metrics with (signed-in admins need none); unset,

@@ -18,6 +18,8 @@ FRIENDLY = {
     403: ("Not allowed", "You do not have access to this page."),
     404: ("Page not found", "There is nothing here. The link may be old, or the item was removed."),
     405: ("Not allowed here", "This address does not accept that kind of request."),
+    409: ("Not possible now", "That cannot be done in its current state."),
+    410: ("No longer available", "This link has expired and what it pointed to was deleted."),
     413: ("File too large", "That upload is larger than we accept."),
     415: ("Unsupported file", "We cannot use that kind of file."),
     422: ("Cannot use that", "Something in the request could not be used."),

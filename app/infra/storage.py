@@ -15,12 +15,13 @@ import json
 import mimetypes
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
@@ -34,7 +35,10 @@ MUTABLE_CACHE_CONTROL = "no-cache"  # clients may cache but must revalidate (ETa
 # Objects under these prefixes (uploaded originals, with their EXIF and GPS) never get a URL:
 # only the worker reads them. Everything a browser may fetch is made by the pipeline, which
 # strips metadata.
-PRIVATE_PREFIXES = ("originals/",)
+# Data exports (app/services/accounts/export/) hold a whole account: only the app streams them,
+# to their signed-in owner.
+PRIVATE_PREFIXES = ("originals/", "exports/")
+CHUNK = 1024 * 1024  # what streaming reads and writes move at a time
 
 _KEY_CHARS = re.compile(r"[A-Za-z0-9._/-]{1,1024}")
 _EXT = re.compile(r"[a-z0-9]{1,10}")
@@ -104,8 +108,18 @@ class Storage(abc.ABC):
         """Store `data`; `immutable` means the key will never hold other bytes (cache forever)."""
 
     @abc.abstractmethod
+    def put_file(
+        self, key: str, file: IO[bytes], content_type: str, *, immutable: bool = True
+    ) -> None:
+        """Store what `file` holds from its current position, read in chunks (never whole)."""
+
+    @abc.abstractmethod
     def get(self, key: str) -> bytes:
         """Return the bytes, or raise StorageKeyNotFound."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> IO[bytes]:
+        """A readable binary stream of the object (close it), or raise StorageKeyNotFound."""
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:
@@ -163,9 +177,22 @@ class LocalStorage(Storage):
         _write_atomic(self._meta_path(key), json.dumps(meta).encode())
         _write_atomic(self._path(key), data)
 
+    def put_file(
+        self, key: str, file: IO[bytes], content_type: str, *, immutable: bool = True
+    ) -> None:
+        meta = {"content_type": content_type, "cache_control": cache_control_for(immutable)}
+        _write_atomic(self._meta_path(key), json.dumps(meta).encode())
+        _write_atomic(self._path(key), file)
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise StorageKeyNotFound(key) from None
+
+    def open(self, key: str) -> IO[bytes]:
+        try:
+            return self._path(key).open("rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise StorageKeyNotFound(key) from None
 
@@ -222,13 +249,17 @@ class LocalStorage(Storage):
             raise StorageUnavailable(f"{self.root} is not writable")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file + os.replace so readers never see a half-written file."""
+def _write_atomic(path: Path, data: bytes | IO[bytes]) -> None:
+    """Write via a temp file + os.replace so readers never see a half-written file; `data` may
+    be a stream, copied in chunks."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                shutil.copyfileobj(data, f, CHUNK)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a front web server may need to read it
@@ -291,14 +322,28 @@ class S3Storage(Storage):
             CacheControl=cache_control_for(immutable),
         )
 
+    def put_file(
+        self, key: str, file: IO[bytes], content_type: str, *, immutable: bool = True
+    ) -> None:
+        # upload_fileobj switches to a multipart upload for large files, part by part
+        self.client.upload_fileobj(
+            file,
+            self.bucket,
+            validate_key(key),
+            ExtraArgs={"ContentType": content_type, "CacheControl": cache_control_for(immutable)},
+        )
+
     def get(self, key: str) -> bytes:
+        return self.open(key).read()
+
+    def open(self, key: str) -> IO[bytes]:
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=validate_key(key))
         except ClientError as exc:
             if _error_code(exc) in _MISSING_KEY:
                 raise StorageKeyNotFound(key) from None
             raise
-        return obj["Body"].read()
+        return obj["Body"]
 
     def delete(self, key: str) -> None:
         # S3 answers 204 for missing keys too, which is the idempotence we promise

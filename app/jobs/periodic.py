@@ -32,6 +32,7 @@ SCHEDULE: dict[str, str] = {
     "record_reach": "REACH_INTERVAL",
     "send_due_webhooks": "WEBHOOK_SWEEP_INTERVAL",
     "warn_expiring_connections": "EXPIRY_WARNING_INTERVAL",
+    "expire_exports": "EXPORT_SWEEP_INTERVAL",
 }
 
 

@@ -4,6 +4,7 @@ from app.models.analytics import AnalyticsEvent, DailyCount, FollowerCount, Visi
 from app.models.api_token import ApiToken
 from app.models.audit import AuditLog
 from app.models.event import Event
+from app.models.export import DataExport, ExportStatus
 from app.models.image import Image, ImageKind, ImageStatus, ImageVariant
 from app.models.notification_preference import NotificationPreference
 from app.models.oauth import OAuthIdentity
@@ -34,7 +35,9 @@ __all__ = [
     "TaskStatus",
     "ApiToken",
     "AuditLog",
+    "DataExport",
     "Event",
+    "ExportStatus",
     "Image",
     "ImageKind",
     "ImageStatus",

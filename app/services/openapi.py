@@ -13,7 +13,15 @@ from copy import deepcopy
 from functools import cache
 from typing import Any
 
-from app.models import AccountStatus, ImageKind, ImageStatus, Role, ScheduleStatus, TaskStatus
+from app.models import (
+    AccountStatus,
+    ExportStatus,
+    ImageKind,
+    ImageStatus,
+    Role,
+    ScheduleStatus,
+    TaskStatus,
+)
 from app.services.accounts.api_tokens import SCOPES, scope_needed
 from app.services.analytics.dashboard import SERIES
 from app.services.analytics.recording import KINDS
@@ -391,6 +399,22 @@ SCHEMAS: dict[str, Schema] = {
             "next_cursor": _null({"type": "string", "description": "null: no more pages."}),
         }
     ),
+    "Export": _obj(
+        {
+            "id": ID,
+            "status": _enum(ExportStatus),
+            "created_at": TIME,
+            "finished_at": _null(TIME),
+            "expires_at": _null(
+                {**TIME, "description": "Until when it can be downloaded (set when ready)."}
+            ),
+            "bytes": _null({**COUNT, "description": "The zip's size, once ready."}),
+            "error": _null("string"),
+            "download_url": _null(
+                {"type": "string", "description": "Set while ready: the zip, with your token."}
+            ),
+        }
+    ),
 }
 
 _ERROR_BODY = {"application/json": {"schema": _ref("Error")}}
@@ -408,6 +432,7 @@ RESPONSES: dict[str, Schema] = {
     },
     "NotFound": {"description": "No such id among yours.", "content": _ERROR_BODY},
     "Conflict": {"description": "Not possible in its current state.", "content": _ERROR_BODY},
+    "Gone": {"description": "Expired, and deleted.", "content": _ERROR_BODY},
     "TooLarge": {"description": "The upload is too large.", "content": _ERROR_BODY},
     "Unsupported": {"description": "Not an image format we take.", "content": _ERROR_BODY},
     "Unprocessable": {
@@ -426,6 +451,7 @@ _ERRORS = {
     403: "Forbidden",
     404: "NotFound",
     409: "Conflict",
+    410: "Gone",
     413: "TooLarge",
     415: "Unsupported",
     422: "Unprocessable",
@@ -435,7 +461,8 @@ _ERRORS = {
 AUTH = f"""Every call but this document needs a personal API token, made in **Settings → API \
 tokens** (or `flask tokens create`), sent as `Authorization: Bearer lk_…`. A token has scopes, \
 chosen when it is made: {", ".join(f"`{s}`" for s in SCOPES)}. `read` allows every GET, \
-`write` every other method, `analytics` the calls under /api/v1/analytics. A call without the \
+`write` every other method, `analytics` the calls under /api/v1/analytics; asking for a data \
+export (/api/v1/export) needs only `read`. A call without the \
 scope it needs is a 403 with code `insufficient_scope` and \
 `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"`."""
 
@@ -791,6 +818,36 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
         errors=(422,),
         description='`{}` marks all read; `{"ids": [...]}` those (others\' ids change nothing).',
     ),
+    # Your data
+    _op(
+        "post",
+        f"{V1}/export",
+        "api.create_export",
+        "Your data",
+        "Ask for a full export of your data",
+        (202, "Queued; a job builds one zip of everything about you.", _ref("Export")),
+        errors=(409,),
+        description="One at a time: while one is queued or building this answers 409 with its "
+        "`id`. When it is ready you get a notification and an email.",
+    ),
+    _op(
+        "get",
+        f"{V1}/export/{{export_id}}",
+        "api.get_export",
+        "Your data",
+        "An export's status",
+        (200, "The export; `download_url` once ready.", _ref("Export")),
+    ),
+    _op(
+        "get",
+        f"{V1}/export/{{export_id}}/download",
+        "api.download_export",
+        "Your data",
+        "Download an export",
+        (200, "The zip: data/*.json, your pictures, README.txt.", _binary("application/zip")),
+        errors=(409, 410),
+        description="409 while it is not ready (or failed); 410 once expired.",
+    ),
     # Analytics
     _op(
         "get",
@@ -868,6 +925,7 @@ def _document() -> Schema:
                 "Schedules",
                 "Webhooks",
                 "Notifications",
+                "Your data",
                 "Analytics",
                 "Documentation",
             )

@@ -7,6 +7,7 @@ them without importing this package.
 from app.tasks import (  # noqa: F401
     analytics,
     events,
+    exports,
     images,
     mail,
     maintenance,

@@ -28,6 +28,7 @@ def worker_ping() -> dict:
 def reconcile(stale_after: timedelta, now: datetime | None = None) -> dict[str, list[int]]:
     """Re-queue rows that wait for a job but have not moved for `stale_after`, and mail that is
     due; commits. Work whose job is still queued is not queued twice (deterministic job ids)."""
+    from app.services.accounts import export
     from app.services.images import library
     from app.services.notifications import outbox
     from app.services.sync import engine
@@ -37,6 +38,7 @@ def reconcile(stale_after: timedelta, now: datetime | None = None) -> dict[str, 
         "images": library.requeue_stale(now - stale_after),
         "mail": outbox.requeue_due(now),
         "sync": engine.requeue_stale(now, stale_after),
+        "exports": export.requeue_stale(now, stale_after),
     }
     db.session.commit()
     if any(requeued.values()):

@@ -118,6 +118,37 @@ def test_originals_never_get_a_url(storage: Storage):
         storage.url("originals/ab/photo.jpg")
 
 
+def test_exports_never_get_a_url(storage: Storage):
+    storage.put("exports/1/2.zip", b"PK a whole account", "application/zip")
+    with pytest.raises(InvalidStorageKey):
+        storage.url("exports/1/2.zip")
+
+
+def test_put_file_streams_a_large_file_and_open_reads_it_back_in_chunks(
+    storage: Storage, tmp_path: Path
+):
+    # Over boto3's 8 MB multipart threshold: S3 gets it part by part.
+    block = bytes(range(256)) * 4096  # 1 MiB
+    source = tmp_path / "big.zip"
+    with source.open("wb") as out:
+        for n in range(10):
+            out.write(bytes([n]) + block[1:])
+    with source.open("rb") as stream:
+        storage.put_file("exports/7/big.zip", stream, "application/zip", immutable=False)
+    assert storage.content_type("exports/7/big.zip") == "application/zip"
+    reader = storage.open("exports/7/big.zip")
+    try:
+        chunks = []
+        while chunk := reader.read(1024 * 1024):
+            assert len(chunk) <= 1024 * 1024
+            chunks.append(chunk)
+    finally:
+        reader.close()
+    assert b"".join(chunks) == source.read_bytes()
+    with pytest.raises(StorageKeyNotFound):
+        storage.open("exports/7/missing.zip")
+
+
 def test_local_files_live_under_root_without_leftovers(tmp_path: Path):
     storage = LocalStorage(tmp_path, base_url="/media/")
     storage.put("variants/ab/c.webp", b"data", "image/webp")

@@ -13,6 +13,7 @@ from app.extensions import db
 from app.jobs.periodic import SCHEDULE, schedule, trigger
 from app.models import OutboxMessage, OutboxStatus
 from app.tasks.analytics import flush_analytics, record_reach, rollup_analytics
+from app.tasks.exports import expire_exports
 from app.tasks.images import sweep_orphaned_files
 from app.tasks.maintenance import purge_stale_sessions, reconcile_lost_work
 from app.tasks.schedules import run_due_schedules
@@ -53,6 +54,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
     assert SCHEDULE["watch_drift"] == "DRIFT_WATCH_INTERVAL"
     assert SCHEDULE["run_due_schedules"] == "SCHEDULE_SWEEP_INTERVAL"
     assert SCHEDULE["send_due_webhooks"] == "WEBHOOK_SWEEP_INTERVAL"
+    assert SCHEDULE["expire_exports"] == "EXPORT_SWEEP_INTERVAL"
     assert schedule(app) == {
         reconcile_lost_work: app.config["RECONCILE_INTERVAL"],
         sweep_orphaned_files: app.config["SWEEP_INTERVAL"],
@@ -65,6 +67,7 @@ def test_schedule_names_each_periodic_job_and_its_interval_setting(app):
         record_reach: 3600,
         send_due_webhooks: 60,
         warn_expiring_connections: app.config["EXPIRY_WARNING_INTERVAL"],
+        expire_exports: 3600,
     }
 
 
@@ -154,3 +157,30 @@ def test_embedded_in_process_worker_runs_the_reconciler(app_config, smtp_server,
     assert embedded.test_client().get("/healthz").status_code == 200
     mail = sink.wait("embedded@example.com", timeout=30)[-1]
     assert "https://linkarooie.example/reset-password/" in sink.text(mail)
+
+
+def test_the_export_sweep_deletes_expired_zips_and_leaves_current_ones(app, run_jobs):
+    from datetime import UTC, datetime, timedelta
+
+    from app.models import DataExport, ExportStatus
+
+    user_id = UserFactory().id
+    storage = app.extensions["storage"]
+    now = datetime.now(UTC)
+    rows = {}
+    for name, expires in (("old", now - timedelta(minutes=1)), ("new", now + timedelta(days=1))):
+        key = f"exports/{user_id}/{name}.zip"
+        storage.put(key, b"PK zip", "application/zip")
+        rows[name] = DataExport(
+            user_id=user_id, status=ExportStatus.READY, storage_key=key, bytes=6, expires_at=expires
+        )
+        db.session.add(rows[name])
+    db.session.commit()
+    ids = {name: row.id for name, row in rows.items()}
+
+    assert schedule(app)[expire_exports] == app.config["EXPORT_SWEEP_INTERVAL"]
+    assert expire_exports() == 1
+    old, new = db.session.get(DataExport, ids["old"]), db.session.get(DataExport, ids["new"])
+    assert old.status is ExportStatus.EXPIRED and old.storage_key is None
+    assert not storage.exists(f"exports/{user_id}/old.zip")
+    assert new.status is ExportStatus.READY and storage.exists(new.storage_key)

@@ -37,6 +37,7 @@ def test_a_lost_job_is_queued_again_and_the_image_gets_processed(app, run_jobs):
         "images": [image_id],
         "mail": [],
         "sync": [],
+        "exports": [],
     }
     assert run_jobs() == 1
     assert db.session.get(Image, image_id).status is ImageStatus.READY
@@ -44,7 +45,7 @@ def test_a_lost_job_is_queued_again_and_the_image_gets_processed(app, run_jobs):
 
 def test_recent_work_is_left_alone(app):
     _upload_and_lose_the_job(app)
-    assert reconcile(timedelta(minutes=15)) == {"images": [], "mail": [], "sync": []}
+    assert reconcile(timedelta(minutes=15)) == {"images": [], "mail": [], "sync": [], "exports": []}
     assert _queued(app) == 0
 
 
@@ -89,3 +90,31 @@ def test_cli_reconcile_and_reprocess(app, run_jobs):
     missing = runner.invoke(app.cli, ["images", "reprocess", "999"])
     assert missing.exit_code != 0 and "no image with id 999" in missing.output
     assert runner.invoke(app.cli, ["images", "reprocess"]).exit_code != 0
+
+
+def test_a_lost_export_job_is_queued_again_and_a_dead_build_restarts(app, run_jobs):
+    from app.models import DataExport, ExportStatus
+    from app.services.accounts import export
+
+    user = add_user()
+    row = export.request_export(user)
+    db.session.commit()
+    export_id = row.id
+    empty_queues(app)  # Redis lost the build job
+
+    assert reconcile(timedelta(minutes=15))["exports"] == []  # too recent to be lost
+    assert reconcile(timedelta(minutes=15), now=later())["exports"] == [export_id]
+    run_jobs()
+    assert db.session.get(DataExport, export_id).status is ExportStatus.READY
+
+    # A worker died mid-build: the row stays "building" until a job could no longer be running.
+    row = db.session.get(DataExport, export_id)
+    row.status, row.started_at = ExportStatus.BUILDING, datetime.now(UTC)
+    db.session.commit()
+    soon = row.started_at + timedelta(minutes=16)
+    assert reconcile(timedelta(minutes=15), now=soon)["exports"] == []  # may still be running
+    dead = soon + timedelta(seconds=app.config["JOB_TIMEOUT"])
+    assert reconcile(timedelta(minutes=15), now=dead)["exports"] == [export_id]
+    run_jobs()
+    row = db.session.get(DataExport, export_id)
+    assert row.status is ExportStatus.READY and row.attempts == 2

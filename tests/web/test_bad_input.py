@@ -140,6 +140,7 @@ def good_values(
         "table": "links",  # an analytics table's CSV (/analytics/<table>.csv)
         "endpoint_id": "1",  # a webhook endpoint; unknown: 404
         "event_id": "1",  # a notification: unknown or someone else's is 404
+        "export_id": "1",  # a data export: unknown is 404
     }
 
 

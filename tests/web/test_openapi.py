@@ -261,6 +261,16 @@ def test_real_answers_match_their_schemas(
     assert events["events"]
     api.call("get", f"{V1}/analytics/events", auth, status=422, query="?type=nope")
 
+    # Your data: one export at a time, then its status and the zip
+    asked = api.call("post", f"{V1}/export", auth, status=202).json
+    running = api.call("post", f"{V1}/export", auth, status=409).json
+    assert running["id"] == asked["id"]
+    run_jobs()
+    one = {"export_id": asked["id"]}
+    ready = api.call("get", f"{V1}/export/{{export_id}}", auth, status=200, **one).json
+    assert ready["status"] == "ready" and ready["download_url"]
+    api.call("get", f"{V1}/export/{{export_id}}/download", auth, status=200, **one)
+
     # Notifications (creating the tokens and the webhook told the person some already)
     listed = api.call("get", f"{V1}/notifications", auth, status=200, query="?limit=2").json
     assert listed["notifications"] and listed["unread"] >= 1

@@ -104,6 +104,7 @@ def api_user() -> User:
 
 # Route modules are imported at the bottom (they need `bp` above); add yours with one line.
 from app.blueprints.api import analytics  # noqa: E402,F401,I001
+from app.blueprints.api import export  # noqa: E402,F401
 from app.blueprints.api import images  # noqa: E402,F401
 from app.blueprints.api import me  # noqa: E402,F401
 from app.blueprints.api import notifications  # noqa: E402,F401

@@ -17,7 +17,8 @@ from app.services.exceptions import DomainError
 
 PREFIX = "lk_"  # recognisable in logs and by secret scanners
 # read: every GET; write: every other method; analytics: /api/v1/analytics (a token for a
-# dashboard script need not be able to change anything, nor a deploy script to read the numbers)
+# dashboard script need not be able to change anything, nor a deploy script to read the numbers).
+# Asking for a data export (/api/v1/export) is `read` too: it only reads, whatever the method.
 SCOPES = ("read", "write", "analytics")
 MAX_ACTIVE_TOKENS = 50
 # Writing last_used_at on every call would turn each API read into a write; a minute is plenty.
@@ -143,4 +144,6 @@ def scope_needed(method: str, path: str) -> str:
     """The scope an API request needs."""
     if path.startswith("/api/v1/analytics"):
         return "analytics"
+    if path == "/api/v1/export" or path.startswith("/api/v1/export/"):
+        return "read"
     return "read" if method in ("GET", "HEAD", "OPTIONS") else "write"

@@ -80,6 +80,17 @@ def describe(event: Event) -> Described:
             )
         endpoint, values = _release(data)
         return Described("Your scheduled look went out.", endpoint or "sync.schedules_page", values)
+    if kind == "export.ready":
+        export_id = data.get("export_id")
+        day = (data.get("expires_at") or "")[:10]
+        until = f" until {day}" if day else ""
+        if not isinstance(export_id, int):
+            return Described(f"Your data export is ready to download{until}.", "account_data.index")
+        return Described(
+            f"Your data export is ready: download it{until} (signed in as you).",
+            "account_data.download",
+            {"export_id": export_id},
+        )
     if kind == "image.ready":
         return Described(f"Your {data.get('kind', 'picture')} is ready to use.", "images.index")
     return _security(kind, data)

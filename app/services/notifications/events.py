@@ -7,6 +7,7 @@ Types (keep the names: webhook subscribers and email preferences use them):
 - connection.expired / connection.expiring (within 7 days)
 - drift.detected, schedule.ran, image.ready
 - webhook.disabled (an endpoint failed for 24 hours and deliveries to it stopped)
+- export.ready (the person's data export can be downloaded until it expires)
 - security.* — password_changed, email_changed, identity_linked, identity_unlinked,
   api_token_created, new_device_sign_in: always told, never switched off
 """
@@ -32,6 +33,7 @@ TYPES = (
     "schedule.ran",
     "image.ready",
     "webhook.disabled",
+    "export.ready",
     "security.password_changed",
     "security.email_changed",
     "security.identity_linked",

@@ -32,7 +32,7 @@ from app.services.notifications.messages import utcnow
 log = logging.getLogger(__name__)
 
 KIND = "notify"
-IMMEDIATE = ("release.completed", "release.failed")
+IMMEDIATE = ("release.completed", "release.failed", "export.ready")
 
 
 def _window(type: str) -> timedelta:
@@ -143,6 +143,8 @@ def _subject(type: str, items: list[dict[str, Any]]) -> str:
         return "Your release finished"
     if type == "release.failed":
         return "Your release finished with problems"
+    if type == "export.ready":
+        return "Your Linkarooie data export is ready"
     if type in SECURITY:
         return "Security notice: " + items[0]["sentence"].split(".")[0]
     return items[0]["sentence"].rstrip(".")

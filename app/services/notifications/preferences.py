@@ -23,6 +23,7 @@ LABELS = {
     "connection.expiring": "A connection expires within 7 days",
     "drift.detected": "A picture was changed on a platform (drift)",
     "schedule.ran": "A scheduled look went out",
+    "export.ready": "Your data export is ready to download",
 }
 
 
