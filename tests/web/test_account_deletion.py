@@ -192,8 +192,8 @@ def build_person(app, run_jobs, make_user, fake_mastodon, fake_x, receiver) -> d
             drift_status="changed",
         )
     )
-    make_release(pat, mastodon, avatar=pat_images[0], banner=pat_images[1])
-    schedules.create(
+    release = make_release(pat, mastodon, avatar=pat_images[0], banner=pat_images[1])
+    schedule = schedules.create(
         pat,
         avatar_id=pat_images[0].id,
         banner_id=None,
@@ -232,6 +232,8 @@ def build_person(app, run_jobs, make_user, fake_mastodon, fake_x, receiver) -> d
         "pat": db.session.get(User, pat.id),
         "sam": db.session.get(User, sam.id),
         "pat_images": [i.id for i in pat_images],
+        "task_id": release.tasks[0].id,
+        "schedule_id": schedule.id,
         "sam_images": [i.id for i in sam_images],
         "secrets": [raw_token, mastodon_token, x_token],
         "mastodon_token": mastodon_token,
@@ -294,6 +296,8 @@ def test_nothing_of_the_person_is_left_and_the_other_persons_files_stay(
     # Jobs touching the person that are still queued when the account goes.
     enqueue("process_image", person["pat_images"][0])
     enqueue("deliver_webhook", 1)
+    enqueue("run_sync_task", person["task_id"])
+    enqueue("run_schedule", person["schedule_id"])
     mail_sink.clear()
 
     response = client.post("/settings/delete-account", data={"confirm_text": "@patdel"})
@@ -475,6 +479,8 @@ def test_an_admin_deletes_a_user_and_it_is_audited(app, client, login, make_user
     message = mail_sink.last(to=PAT_EMAIL)
     assert "administrator" in mail_sink.text(message)
     assert client.get("/admin/users").status_code == 200  # the admin is still signed in
+    log = client.get("/admin/audit")
+    assert log.status_code == 200 and "account_deleted" in log.text
 
 
 def test_admins_cannot_delete_themselves_or_the_last_admin(app, client, login, make_user):
