@@ -28,6 +28,7 @@ from app.models.platform import AccountSlot
 from app.models.profile import HandleRedirect
 from app.services.accounts import api_tokens, deletion, users
 from app.services.analytics import recorder, rollup_day
+from app.services.images import cleanup
 from app.services.images.keys import owner_key_for
 from app.services.notifications import events
 from app.services.ops import jobs as ops_jobs
@@ -516,3 +517,36 @@ def test_a_user_who_is_not_an_admin_cannot_reach_the_admin_deletion(app, client,
 
 def test_the_scan_sees_every_table_of_the_models(app):
     assert {t.name for t in db.metadata.sorted_tables} <= set(reflected().tables)
+
+
+class RefusingDeletes:
+    """The app's storage, except that deleting fails (a storage outage mid-deletion)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def delete(self, key: str) -> None:
+        raise ConnectionError("storage is down")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_files_left_by_a_storage_outage_are_swept_later(app, client, login, make_user, run_jobs):
+    pat = make_user(email=PAT_EMAIL, name=PAT_NAME)
+    ready_images(pat, run_jobs)
+    keys = file_keys_of(pat.id)
+    login(pat)
+    real = app.extensions["storage"]
+    app.extensions["storage"] = RefusingDeletes(real)
+    try:
+        response = client.post("/settings/delete-account", data={"confirm_text": PAT_EMAIL})
+    finally:
+        app.extensions["storage"] = real
+    assert response.status_code == 200  # the account is gone all the same
+    db.session.expire_all()
+    assert db.session.get(User, pat.id) is None
+    assert keys and all(any(k in obj for obj in stored_keys(app)) for k in keys)
+    swept = cleanup.sweep_orphans(datetime.now(UTC) + timedelta(minutes=1))
+    assert set(swept) == keys
+    assert stored_keys(app) == set()
