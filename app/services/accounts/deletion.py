@@ -126,16 +126,7 @@ def delete_account(user: User, actor: User | None, *, ip: str | None = None) -> 
     `actor` is the person deleting: the user themselves, an admin, or None (command line).
     Refused (Conflict) for the last admin: the site would have nobody to run it.
     """
-    if user.role is Role.ADMIN:
-        # Locked (PostgreSQL), so two admins deleting each other cannot both pass the check.
-        admins = db.session.scalars(
-            select(User.id).where(User.role == Role.ADMIN).with_for_update()
-        )
-        if list(admins) == [user.id]:
-            raise Conflict(
-                f"{user.email} is the last admin; make someone else an admin first.",
-                code="last_admin",
-            )
+    _refuse_last_admin(user, lock=False)  # before any platform is told
     user_id, email, name = user.id, user.email, user.name
     by_self = actor is not None and actor.id == user_id
     actor_id = None if actor is None or by_self else actor.id
@@ -143,6 +134,7 @@ def delete_account(user: User, actor: User | None, *, ip: str | None = None) -> 
     outcome = Outcome(subject_hash(email))
     _revoke_platforms(user_id, outcome)
 
+    _refuse_last_admin(user, lock=True)  # again, now holding the admins' rows
     lock_owner(user_id)  # no upload or file-writing job of the person runs past this point
     outcome.files = sorted({key for finder in STORED_FILE_FINDERS for key in finder(user_id)})
     _scrub_audit(user_id, outcome.subject_hash, identifiers)
@@ -174,6 +166,18 @@ def delete_account(user: User, actor: User | None, *, ip: str | None = None) -> 
         extra={"event": "account_deleted", "user_id": user_id},
     )
     return outcome
+
+
+def _refuse_last_admin(user: User, *, lock: bool) -> None:
+    if user.role is not Role.ADMIN:
+        return
+    query = select(User.id).where(User.role == Role.ADMIN)
+    # Locked (PostgreSQL), so two admins deleting each other cannot both pass the check.
+    if list(db.session.scalars(query.with_for_update() if lock else query)) == [user.id]:
+        raise Conflict(
+            f"{user.email} is the last admin; make someone else an admin first.",
+            code="last_admin",
+        )
 
 
 def _identifiers(user: User) -> set[str]:
