@@ -46,6 +46,12 @@ PAT_HANDLE, PAT_DISPLAY, PAT_OLD_HANDLE = "PatDel", "Patricia Q Zyxwv", "patdelo
 PAT_NEW_EMAIL = "patricia.next@example.com"  # asked for, never confirmed: still theirs
 
 
+@pytest.fixture(autouse=True)
+def _mail_to_the_sink(mail_sink):
+    """Every deletion mails the person: to the loopback SMTP sink, never into instance/mail."""
+    return mail_sink
+
+
 # ---- the generic scans --------------------------------------------------------------------
 
 
