@@ -206,6 +206,9 @@ class Config:
     # Where did:plc identities are resolved to find a Bluesky account's PDS.
     BLUESKY_PLC_URL = os.environ.get("BLUESKY_PLC_URL", "https://plc.directory")
     PLATFORM_HTTP_TIMEOUT = env_int("PLATFORM_HTTP_TIMEOUT", 20)  # seconds per platform call
+    # Deleting an account gives platform tokens back without waiting on a slow platform: each
+    # revocation call waits at most this long (a failure is noted in the audit log).
+    ACCOUNT_DELETION_REVOKE_TIMEOUT = env_float("ACCOUNT_DELETION_REVOKE_TIMEOUT", 5)
     # Gravatar: one app registered by the site operator; sign-in happens at WordPress.com.
     # Without a client id the Gravatar card says it is not configured.
     GRAVATAR_CLIENT_ID = os.environ.get("GRAVATAR_CLIENT_ID") or None

@@ -22,7 +22,10 @@ EMAIL_LINKS = "email-links"
 IP_HASH = "ip-hash"
 TOKEN_ENCRYPTION = "token-encryption"
 STORAGE_KEYS = "image-storage-keys"
-PURPOSES = frozenset({SESSIONS, EMAIL_LINKS, IP_HASH, TOKEN_ENCRYPTION, STORAGE_KEYS})
+AUDIT_SUBJECTS = "audit-subjects"  # a deleted person's identifiers in the audit log
+PURPOSES = frozenset(
+    {SESSIONS, EMAIL_LINKS, IP_HASH, TOKEN_ENCRYPTION, STORAGE_KEYS, AUDIT_SUBJECTS}
+)
 
 
 def _config(app_or_config: Flask | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -129,6 +132,27 @@ class PeerCheckedAdapter(HTTPAdapter):
         }
 
 
+# A caller that must not wait on a platform (deleting an account) lowers every call's timeout.
+_timeout_cap: ContextVar[float | None] = ContextVar("platform_timeout_cap", default=None)
+
+
+@contextmanager
+def capped_timeouts(seconds: float) -> Iterator[None]:
+    """Platform calls made inside wait at most `seconds` each (connect and read)."""
+    token = _timeout_cap.set(seconds)
+    try:
+        yield
+    finally:
+        _timeout_cap.reset(token)
+
+
+def platform_timeout(timeout: float | None = None) -> float:
+    """`timeout` (default PLATFORM_HTTP_TIMEOUT), lowered to the cap a caller set, if any."""
+    chosen = timeout or current_app.config["PLATFORM_HTTP_TIMEOUT"]
+    cap = _timeout_cap.get()
+    return min(chosen, cap) if cap else chosen
+
+
 class PlatformHttp:
     """A requests session for one platform call sequence: timeouts, our user agent, no
     redirects (a redirect could lead to a private address), and the guard before each call."""
@@ -139,7 +163,7 @@ class PlatformHttp:
         if not _insecure_allowed():
             self.session.mount("https://", PeerCheckedAdapter())
             self.session.mount("http://", PeerCheckedAdapter())
-        self.timeout = timeout or current_app.config["PLATFORM_HTTP_TIMEOUT"]
+        self.timeout = platform_timeout(timeout)
 
     def request(self, method: str, url: str, **kwargs) -> requests.Response:
         check_url(url)

@@ -20,6 +20,9 @@ class AuditLog(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # HMAC of the address, never the address itself: enough to correlate, not to locate anyone.
     ip_hash: Mapped[str | None] = mapped_column(String(64))
+    # Set when the person was deleted (app/services/accounts/deletion.py): a keyed hash of their
+    # email address, so their trail still reads as one person's without saying who.
+    subject_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), nullable=False

@@ -7,6 +7,9 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.blueprints.admin import bp
+from app.blueprints.auth.deletion import confirmation_word, matches
+from app.blueprints.auth.forms import DeleteAccountForm
+from app.blueprints.auth.reauth import confirm_url, recently_authenticated
 from app.blueprints.auth.session import client_ip
 from app.extensions import db
 from app.models import User
@@ -63,6 +66,43 @@ def revoke_admin(user_id: int) -> Response:
         flash(f"{user.email} was not an admin.", "info")
     db.session.commit()
     return _back()
+
+
+@bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
+def delete_user(user_id: int) -> Response | tuple[str, int]:
+    """Delete someone's account, after typing their handle (or email) and a recent sign-in."""
+    user = _user(user_id)
+    here = url_for("admin.delete_user", user_id=user.id)
+    expected = confirmation_word(user)
+    form = DeleteAccountForm()
+    if form.is_submitted() and not recently_authenticated():
+        return redirect(confirm_url(here))
+    status = 200
+    if form.validate_on_submit():
+        if matches(form.confirm_text.data, expected):
+            email = user.email
+            try:
+                people.delete_user(user, current_user, ip=client_ip())
+            except DomainError as refused:
+                db.session.rollback()
+                flash(refused.message, "error")
+                return _back()
+            db.session.commit()
+            flash(f"The account of {email} is deleted.", "success")
+            return _back()
+        form.confirm_text.errors.append(f"That is not “{expected}”. Type it exactly.")
+    if form.errors:
+        status = 422
+    page = render_template(
+        "admin/delete_user.html",
+        user=user,
+        form=form,
+        expected=expected,
+        confirmed=recently_authenticated(),
+        confirm_link=confirm_url(here),
+        own=user.id == current_user.id,
+    )
+    return page, status
 
 
 @bp.get("/audit")

@@ -32,4 +32,4 @@ def forget_request_user(_exc: BaseException | None) -> None:
     g.pop("user_session", None)  # the server-side session row security.load_user found
 
 
-from app.blueprints.auth import reauth, routes, settings  # noqa: E402,F401  (routes on bp)
+from app.blueprints.auth import deletion, reauth, routes, settings  # noqa: E402,F401  (routes on bp)

@@ -71,3 +71,10 @@ class ReauthForm(FlaskForm):
         "Your password", [DataRequired("Enter your password."), Length(max=MAX_LENGTH)]
     )
     next = HiddenField()
+
+
+class DeleteAccountForm(FlaskForm):
+    # What the person types to show they mean it: their handle (or email), never a checkbox.
+    confirm_text = StringField(
+        "Type it here to confirm", [DataRequired("Type it to confirm."), Length(max=320)]
+    )

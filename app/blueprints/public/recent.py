@@ -150,6 +150,13 @@ class RecentPublicPages:
         start_response(status, headers)
         return [body]
 
+    def forget_owner(self, user_id: int) -> None:
+        """Stop answering a deleted person's page from the copy kept here."""
+        for key in [k for k, page in self.pages.items() if page.owner == user_id]:
+            self.pages.pop(key, None)
+
 
 def answer_recent_public_pages(app: Flask) -> None:
-    app.wsgi_app = RecentPublicPages(app, app.wsgi_app)  # type: ignore[method-assign]
+    cache = RecentPublicPages(app, app.wsgi_app)
+    app.extensions["recent_public_pages"] = cache
+    app.wsgi_app = cache  # type: ignore[method-assign]

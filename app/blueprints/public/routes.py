@@ -13,6 +13,7 @@ from app.blueprints.public import bp, recent
 from app.infra.storage import S3Storage
 from app.models.image import Image
 from app.services import analytics
+from app.services.accounts import deletion
 from app.services.profiles import public
 
 PAGE_MAX_AGE = 60
@@ -114,6 +115,23 @@ def page(handle: str) -> Response:
             _RENDERED.clear()
         _RENDERED[cache_key] = body
     return _cache_headers(Response(body, mimetype="text/html"), entry)
+
+
+@deletion.on_deleted
+def forget_owner(user_id: int) -> None:
+    """A deleted person's page stops at once in this process (other processes keep theirs for
+    at most PUBLIC_PAGE_CACHE_SECONDS, then look it up and find nothing)."""
+    try:
+        for key, (_, entry) in list(_LOOKUPS.items()):
+            if entry.profile.user_id == user_id:
+                _LOOKUPS.pop(key, None)
+                for rendered in [k for k in _RENDERED if k[0] == entry.etag]:
+                    _RENDERED.pop(rendered, None)
+    except Exception:  # a kept row that cannot be read any more: start both caches afresh
+        _LOOKUPS.clear()
+        _RENDERED.clear()
+    if (pages := current_app.extensions.get("recent_public_pages")) is not None:
+        pages.forget_owner(user_id)
 
 
 def _counted(user_id: int, url: str) -> str:

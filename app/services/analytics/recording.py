@@ -193,10 +193,13 @@ def flush(batch: int = 5_000) -> int:
             row["bot"] = bool(row["bot"])
             rows.append(row)
         if rows:
-            # Events of people deleted meanwhile would break the batch's foreign key.
+            # Events of people deleted meanwhile would break the batch's foreign key; FOR KEY
+            # SHARE keeps those found alive so until the insert commits (a deletion waits).
             alive = set(
                 db.session.scalars(
-                    db.select(User.id).where(User.id.in_({row["user_id"] for row in rows}))
+                    db.select(User.id)
+                    .where(User.id.in_({row["user_id"] for row in rows}))
+                    .with_for_update(read=True, key_share=True)
                 )
             )
             rows = [row for row in rows if row["user_id"] in alive]

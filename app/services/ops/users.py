@@ -151,5 +151,21 @@ def revoke_admin(user: User, by: User | None, *, ip: str | None = None) -> bool:
     return True
 
 
+def delete_user(user: User, by: User, *, ip: str | None = None) -> None:
+    """An admin deletes someone's account (accounts/deletion.py does the work).
+
+    Not their own (the settings page asks them to confirm as the person).
+    """
+    if by.id == user.id:
+        raise DomainError(
+            "Delete your own account from Settings → Delete my account.",
+            status=422,
+            code="own_account",
+        )
+    from app.services.accounts import deletion  # (it refuses the last admin)
+
+    deletion.delete_account(user, by, ip=ip)
+
+
 def _who(by: User | None) -> str:
     return by.email if by is not None else "command line"

@@ -17,7 +17,7 @@ import requests
 from authlib.integrations.requests_client import OAuth1Session
 from flask import current_app
 
-from app.infra.http import USER_AGENT, check_url
+from app.infra.http import USER_AGENT, check_url, platform_timeout
 from app.models import PlatformAccount
 from app.services.platforms.base import (
     Adapter,
@@ -72,7 +72,7 @@ def _session(token: str | None = None, secret: str | None = None, **kwargs) -> O
 def _send(session: OAuth1Session, method: str, path: str, **kwargs) -> requests.Response:
     url = _config("X_API_BASE_URL") + path
     check_url(url)
-    kwargs.setdefault("timeout", current_app.config["PLATFORM_HTTP_TIMEOUT"])
+    kwargs.setdefault("timeout", platform_timeout())
     return session.request(method, url, allow_redirects=False, **kwargs)
 
 
