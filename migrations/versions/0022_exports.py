@@ -1,7 +1,7 @@
 """data exports: one zip of everything about a person, one building at a time
 
 Revision ID: 0022_exports
-Revises: 0020_token_scopes
+Revises: 0021_image_focus
 Create Date: 2026-11-30 01:20:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0022_exports"
-down_revision = "0020_token_scopes"
+down_revision = "0021_image_focus"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Account deletion: audit rows about a deleted person keep a keyed hash of them, not a link
 
 Revision ID: 0023_deletion
-Revises: 0020_token_scopes
+Revises: 0022_exports
 Create Date: 2026-11-30 01:10:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0023_deletion"
-down_revision = "0020_token_scopes"
+down_revision = "0022_exports"
 branch_labels = None
 depends_on = None
 

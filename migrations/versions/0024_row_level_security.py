@@ -1,7 +1,7 @@
 """Row-level security on every table holding a person's data (PostgreSQL only)
 
 Revision ID: 0024_row_level_security
-Revises: 0020_token_scopes
+Revises: 0023_deletion
 Create Date: 2026-11-30 01:20:00
 
 A row is visible when it belongs to the transaction's `app.user_id`, or when the transaction
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0024_row_level_security"
-down_revision = "0020_token_scopes"
+down_revision = "0023_deletion"
 branch_labels = None
 depends_on = None
 
@@ -43,6 +43,7 @@ OWNED = {
     "webhook_endpoints": "user_id",
     "analytics_events": "user_id",
     "analytics_daily": "user_id",
+    "data_exports": "user_id",
 }
 # table -> (its column, the parent table, the parent's key)
 CHILDREN = {
