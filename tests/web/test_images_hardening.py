@@ -55,7 +55,9 @@ def test_nobody_can_probe_for_an_upload_by_its_bytes(client, pat, local_storage,
     assert image.status is ImageStatus.READY
 
     # Sam holds the same photo and computes every name a content-hashed store would use.
-    made = pipeline.make_variants(data, pipeline.Crop(), presets.for_kind("avatar"))
+    avatar = presets.for_kind("avatar")
+    first = pipeline.first_crop(pipeline.Crop(), image.focus, avatar, image.width, image.height)
+    made = pipeline.make_variants(data, first, avatar)
     x_avatar = next(v for v in made if v.preset_key == "x_avatar")
     guesses = [
         content_hashed_key("originals", data, "jpg"),

@@ -16,8 +16,6 @@ from app.models import Profile, User
 from app.services.accounts import deletion
 from app.services.exceptions import DomainError
 
-EXPORT_URL = "/settings/data"  # the data export page (linked as a plain address)
-
 
 def confirmation_word(user: User) -> str:
     """What must be typed: the public handle, or the email address for someone without one."""
@@ -67,5 +65,5 @@ def _page(form: DeleteAccountForm, expected: str) -> str:
         expected=expected,
         confirmed=recently_authenticated(),
         confirm_link=confirm_url(url_for("auth.delete_account")),
-        export_url=EXPORT_URL,
+        export_url=url_for("account_data.index"),
     )

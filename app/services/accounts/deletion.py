@@ -33,14 +33,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import ColumnElement, Table, and_, delete, or_, select, update
 from sqlalchemy.types import Text
 
 from app.extensions import db
 from app.infra import row_security
 from app.infra.http import capped_timeouts
-from app.infra.mail import build_message, deliver
 from app.jobs import after_commit
 from app.keys import AUDIT_SUBJECTS, derive_key
 from app.models import AuditLog, Image, ImageVariant, PlatformAccount, Profile, Role, User
@@ -49,6 +48,7 @@ from app.models.profile import HandleRedirect
 from app.services.accounts import audit, export
 from app.services.exceptions import Conflict
 from app.services.images.library import lock_owner, storage
+from app.services.notifications import outbox
 from app.services.platforms import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -349,13 +349,7 @@ def _forget(user_id: int) -> None:
 def _send_goodbye(email: str, name: str, by_self: bool) -> None:
     context = {"subject": "Your Linkarooie account is deleted", "name": name, "by_self": by_self}
     try:
-        message = build_message(
-            email,
-            context["subject"],
-            render_template("email/account_deleted.txt", **context),
-            render_template("email/account_deleted.html", **context),
-        )
-        deliver(message)
+        outbox.send_unkept(email, "account_deleted", context)
     except Exception:
         # Not retried: a retry would need the address stored, which deletion must not do.
         log.exception("the deletion confirmation mail could not be sent")

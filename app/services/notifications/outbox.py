@@ -70,6 +70,15 @@ def _render(message: OutboxMessage, context: dict) -> object:
     )
 
 
+def send_unkept(recipient: str, template: str, context: dict) -> None:
+    """Render and send a mail now, with no outbox row: for a person whose rows are gone (the
+    deletion notice), where keeping the address to retry is what must not happen. Raises if
+    the mail server refuses."""
+    text = render_template(f"email/{template}.txt", **context)
+    html = render_template(f"email/{template}.html", **context)
+    deliver(build_message(recipient, context["subject"], text, html))
+
+
 def _failed(message: OutboxMessage, exc: Exception, now: datetime) -> timedelta | None:
     message.last_error = f"{type(exc).__name__}: {exc}"[:1000]
     if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
