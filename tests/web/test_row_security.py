@@ -186,3 +186,10 @@ def test_a_request_leaves_no_scope_on_the_pooled_connection(app, client, two_peo
         raw.rollback()
     finally:
         raw.close()
+
+
+def test_the_admin_page_says_row_level_security_is_on(app, client, make_user, login):
+    login(make_user(email="root@example.com", admin=True))
+    page = client.get("/admin/sections/checks").get_data(as_text=True)
+    assert 'data-row-security="enforced"' in page
+    assert "Enforced for linkarooie_owner" in page

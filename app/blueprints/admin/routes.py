@@ -39,4 +39,4 @@ def refresh(name: str) -> str:
 
 @section("checks", "Services", order=10)
 def services() -> dict:
-    return {"checks": checks.run_all()}
+    return {"checks": checks.run_all(), "row_security": checks.row_security_state()}
